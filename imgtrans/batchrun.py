@@ -1,0 +1,129 @@
+"""Translating many files: decode ahead on worker threads, batch pictures of
+equal size, compute, and encode/write on worker threads, so the device is
+not kept waiting on Pillow. Each input ends as one `Result`."""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+from PIL import Image
+
+from imgtrans import imageio
+from imgtrans.inputs import Job, Result
+
+
+@dataclass
+class _Decoded:
+    job: Job
+    picture: imageio.Picture | None
+    error: str | None
+    ms: float
+
+
+def resize_shorter_side(picture: imageio.Picture, size: int) -> imageio.Picture:
+    """Bicubic resize so the shorter side is `size` (the reference's test-time load size)."""
+    h, w = picture.pixels.shape[:2]
+    scale = size / min(h, w)
+    new = (max(1, round(w * scale)), max(1, round(h * scale)))
+    channels = picture.pixels.shape[2]
+    image = Image.fromarray(picture.pixels[:, :, 0] if channels == 1 else picture.pixels)
+    pixels = np.asarray(image.resize(new, Image.BICUBIC))
+    alpha = None
+    if picture.alpha is not None:
+        alpha = np.asarray(Image.fromarray(picture.alpha).resize(new, Image.BICUBIC))
+    return imageio.Picture(pixels.reshape(new[1], new[0], channels), alpha)
+
+
+def decode_file(path: Path, *, channels: int, load_size: int | None) -> imageio.Picture:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise imageio.ImageError(f"cannot read ({exc.strerror or exc})") from None
+    picture = imageio.decode(data, channels=channels)
+    return resize_shorter_side(picture, load_size) if load_size else picture
+
+
+def translate_files(
+    jobs: list[Job],
+    translate: Callable[[list[np.ndarray]], list[np.ndarray]],
+    *,
+    batch_size: int,
+    channels: int,
+    load_size: int | None,
+    ext: str,
+    overwrite: bool,
+    workers: int = 2,
+) -> Iterator[Result]:
+    """Yield one Result per job, in input order. Consecutive pictures of the
+    same size share a batch (up to `batch_size`)."""
+
+    def decode(job: Job) -> _Decoded:
+        start = time.perf_counter()
+        try:
+            picture = decode_file(job.item.path, channels=channels, load_size=load_size)
+            return _Decoded(job, picture, None, (time.perf_counter() - start) * 1e3)
+        except imageio.ImageError as exc:
+            return _Decoded(job, None, str(exc), (time.perf_counter() - start) * 1e3)
+
+    def write(decoded: _Decoded, pixels: np.ndarray, compute_ms: float) -> Result:
+        start = time.perf_counter()
+        try:
+            imageio.write_atomic(decoded.job.output, imageio.encode(pixels, decoded.picture.alpha, ext), overwrite=overwrite)
+        except FileExistsError:
+            return Result(str(decoded.job.item.path), str(decoded.job.output), "skipped", 0.0, "output exists")
+        except OSError as exc:
+            return Result(str(decoded.job.item.path), None, "error", 0.0, f"cannot write {decoded.job.output} ({exc.strerror or exc})")
+        ms = decoded.ms + compute_ms + (time.perf_counter() - start) * 1e3
+        return Result(str(decoded.job.item.path), str(decoded.job.output), "ok", ms)
+
+    pending: deque[Future | Result] = deque()
+    with ThreadPoolExecutor(workers, thread_name_prefix="imgtrans-decode") as decoders, ThreadPoolExecutor(
+        workers, thread_name_prefix="imgtrans-write"
+    ) as writers:
+        window = max(2 * batch_size, 4)
+        queue: deque[Future] = deque(decoders.submit(decode, job) for job in jobs[:window])
+        next_job = len(queue)
+        batch: list[_Decoded] = []
+
+        def flush() -> None:
+            if not batch:
+                return
+            start = time.perf_counter()
+            try:
+                outputs = translate([d.picture.pixels for d in batch])
+            except RuntimeError as exc:  # for example out of memory on a huge image
+                reason = str(exc).strip().splitlines()[0]
+                for d in batch:
+                    pending.append(Result(str(d.job.item.path), None, "error", d.ms, f"translation failed ({reason})"))
+                batch.clear()
+                return
+            per_image = (time.perf_counter() - start) * 1e3 / len(batch)
+            for d, pixels in zip(batch, outputs):
+                pending.append(writers.submit(write, d, pixels, per_image))
+            batch.clear()
+
+        while queue:
+            decoded = queue.popleft().result()
+            if next_job < len(jobs):
+                queue.append(decoders.submit(decode, jobs[next_job]))
+                next_job += 1
+            if decoded.picture is None:
+                flush()
+                pending.append(Result(str(decoded.job.item.path), None, "error", decoded.ms, decoded.error))
+            else:
+                if batch and (batch[0].picture.pixels.shape != decoded.picture.pixels.shape or len(batch) >= batch_size):
+                    flush()
+                batch.append(decoded)
+            while pending and (isinstance(pending[0], Result) or pending[0].done()):
+                head = pending.popleft()
+                yield head if isinstance(head, Result) else head.result()
+        flush()
+        while pending:
+            head = pending.popleft()
+            yield head if isinstance(head, Result) else head.result()

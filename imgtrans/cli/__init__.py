@@ -1,0 +1,38 @@
+"""The `imgtrans` command line. Built by a factory: plugins add commands
+through the `register_commands` hook when the app is created."""
+
+from __future__ import annotations
+
+import typer
+
+from imgtrans.cli import common, models, plugins_cmd, run, sample, weights_cmd
+
+
+def create_app(pm=None) -> typer.Typer:
+    from imgtrans.plugins import make_plugin_manager
+
+    pm = pm if pm is not None else make_plugin_manager()
+    app = typer.Typer(
+        name="imgtrans",
+        help="Image-to-image translation with GANs: run and train pix2pix, CycleGAN and conditional GAN models.",
+        no_args_is_help=True,
+        rich_markup_mode="rich",
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def root(ctx: typer.Context) -> None:
+        ctx.obj = common.AppState(pm=pm)
+
+    run.register(app)
+    sample.register(app)
+    models.register(app)
+    weights_cmd.register(app)
+    plugins_cmd.register(app)
+    pm.hook.register_commands(app=app)
+    return app
+
+
+def main() -> None:
+    create_app()()

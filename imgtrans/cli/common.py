@@ -1,0 +1,65 @@
+"""What every command shares: the lazily built registry, stderr console, and
+the one-line error convention (exit 2 for usage errors, 1 for failed inputs)."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+USAGE_ERROR = 2
+INPUT_ERROR = 1
+
+
+@dataclass
+class AppState:
+    pm: object = None
+    _registry: object = None
+    stderr: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
+
+    @property
+    def registry(self):
+        if self._registry is None:
+            from imgtrans.registry import Registry
+
+            self._registry = Registry.from_plugin_manager(self.pm)
+            for problem in self._registry.problems:
+                self.warn(problem)
+        return self._registry
+
+    def warn(self, message: str) -> None:
+        self.stderr.print(f"[yellow]imgtrans: warning:[/] {escape(message)}", soft_wrap=True)
+
+    def note(self, message: str) -> None:
+        self.stderr.print(f"imgtrans: {escape(message)}", soft_wrap=True)
+
+    def error(self, message: str) -> None:
+        self.stderr.print(f"[red]imgtrans: error:[/] {escape(message)}", soft_wrap=True)
+
+    def fail(self, message: str, code: int = USAGE_ERROR):
+        self.error(message)
+        raise typer.Exit(code)
+
+
+def state(ctx: typer.Context) -> AppState:
+    return ctx.find_root().obj
+
+
+def print_json_line(obj) -> None:
+    import json
+
+    sys.stdout.write(json.dumps(obj) + "\n")
+    sys.stdout.flush()
+
+
+def human_size(size: int | None) -> str:
+    if size is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return "-"

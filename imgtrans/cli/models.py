@@ -1,0 +1,110 @@
+"""`imgtrans models` and `imgtrans info`: what can be run, without importing torch
+(sizes and parameter counts come from the safetensors header)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from imgtrans.cli.common import human_size, state
+from imgtrans.registry import UnknownModelError
+from imgtrans.weights import WeightsError, parameter_count
+
+
+def _row(registry, spec) -> dict:
+    located = registry.locate(spec)
+    return {
+        "name": spec.name,
+        "family": spec.family,
+        "direction": spec.direction,
+        "summary": spec.summary,
+        "weights": located.status,
+        "path": str(located.path) if located.path else None,
+        "url": spec.weights.url,
+        "size": located.path.stat().st_size if located.path else None,
+        "plugin": registry.owners.get(spec.name),
+    }
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("models", rich_help_panel="Use models")
+    def models_command(
+        ctx: typer.Context,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON object per model, one per line.")] = False,
+    ) -> None:
+        """List the models you can run and where their weights are
+        (shipped, cached, downloadable or missing)."""
+        registry = state(ctx).registry
+        rows = [_row(registry, spec) for spec in sorted(registry.models.values(), key=lambda s: s.name)]
+        if as_json:
+            for row in rows:
+                typer.echo(json.dumps(row))
+            return
+        table = Table(box=None, pad_edge=False)
+        for column in ("name", "family", "direction", "weights", "size"):
+            table.add_column(column.upper(), no_wrap=True)
+        colours = {"shipped": "green", "cached": "green", "downloadable": "cyan", "missing": "red"}
+        for row in rows:
+            status = f"[{colours[row['weights']]}]{row['weights']}[/]"
+            table.add_row(row["name"], row["family"], row["direction"], status, human_size(row["size"]))
+        if not rows:
+            state(ctx).note("no models registered; `imgtrans weights import` adds one")
+        Console().print(table)
+
+    @app.command("info", rich_help_panel="Use models")
+    def info_command(
+        ctx: typer.Context,
+        model: Annotated[str, typer.Argument(help="Model name (see `imgtrans models`).")],
+        as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """Architecture, parameter count, preprocessing, source and licence of a model."""
+        app_state = state(ctx)
+        registry = app_state.registry
+        try:
+            spec = registry.model(model)
+            family = registry.family(spec.family)
+        except (UnknownModelError, LookupError) as exc:
+            app_state.fail(str(exc))
+        located = registry.locate(spec)
+        config = dict(spec.config)
+        parameters = None
+        if located.path is not None:
+            try:
+                from imgtrans.weights import read_info
+
+                config = read_info(located.path).config
+                parameters = parameter_count(located.path)
+            except WeightsError as exc:
+                app_state.warn(str(exc))
+        full_config = dataclasses.asdict(family.make_config(config))
+        info = {
+            **_row(registry, spec),
+            "family_summary": family.summary,
+            "architecture": full_config,
+            "parameters": parameters,
+            "preprocess": spec.preprocess.to_dict(),
+            "preprocess_text": spec.preprocess.describe(),
+            "labels": list(spec.labels),
+            "source": spec.source,
+            "license": spec.license,
+        }
+        if as_json:
+            typer.echo(json.dumps(info, indent=2))
+            return
+        out = Console()
+        out.print(f"[bold]{spec.name}[/]  {spec.summary}")
+        out.print(f"  family       {spec.family} ({family.summary})")
+        out.print(f"  direction    {spec.direction or '-'}")
+        out.print("  architecture " + ", ".join(f"{k}={v}" for k, v in full_config.items()))
+        out.print(f"  parameters   {parameters:,}" if parameters is not None else "  parameters   (weights not present)")
+        out.print(f"  preprocess   {spec.preprocess.describe()}")
+        if spec.labels:
+            out.print(f"  labels       {', '.join(spec.labels)}")
+        out.print(f"  weights      {info['weights']} {info['path'] or info['url'] or ''}")
+        out.print(f"  source       {spec.source or '-'}")
+        out.print(f"  licence      {spec.license}")

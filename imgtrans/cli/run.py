@@ -1,0 +1,146 @@
+"""`imgtrans run MODEL INPUT...`: translate photos at full resolution."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from imgtrans.cli.common import INPUT_ERROR, AppState, print_json_line, state
+from imgtrans.cli.resolve import device_or_fail, find_spec, load_model, weights_path
+from imgtrans.device import DeviceError, validate
+from imgtrans.inputs import OUTPUT_FORMATS, Result, plan
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("run", rich_help_panel="Use models")
+    def run_command(
+        ctx: typer.Context,
+        model: Annotated[str, typer.Argument(help="Model name (see `imgtrans models`).")],
+        inputs: Annotated[list[str], typer.Argument(help="Image files, folders, quoted globs, or - for stdin.")],
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder [default: ./imgtrans-out/MODEL].")] = None,
+        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
+        batch_size: Annotated[int, typer.Option(min=1, help="Images of equal size translated together.")] = 1,
+        seed: Annotated[Optional[int], typer.Option(help="Make dropout noise reproducible (per image).")] = None,
+        suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
+        ext: Annotated[str, typer.Option(help="Output format: png, jpg or webp.")] = "png",
+        overwrite: Annotated[bool, typer.Option(help="Replace existing outputs instead of skipping them.")] = False,
+        recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
+        load_size: Annotated[Optional[int], typer.Option(min=1, help="Resize the shorter side to N first (default: full resolution).")] = None,
+        no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Disable test-time dropout (pix2pix).")] = False,
+        eval_mode: Annotated[bool, typer.Option("--eval-mode", help="Use stored running statistics instead of per-image ones.")] = False,
+        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image on stdout.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+    ) -> None:
+        """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
+
+        Exit status: 0 when every input succeeded, 1 when any failed (each is
+        named with its reason), 2 for usage errors.
+        """
+        app_state = state(ctx)
+        ext = ext.lower().lstrip(".")
+        if ext not in OUTPUT_FORMATS:
+            app_state.fail(f"unknown --ext {ext!r} (choose png, jpg or webp)")
+        try:
+            validate(device)
+        except DeviceError as exc:
+            app_state.fail(str(exc))
+        use_stdin = "-" in inputs
+        if use_stdin and len(inputs) > 1:
+            app_state.fail("'-' (stdin) cannot be combined with other inputs")
+        spec = find_spec(app_state, model)
+        if app_state.registry.family(spec.family).kind != "translate":
+            app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
+
+        out_dir = output if output is not None else Path("imgtrans-out") / model
+        jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite)
+        if not use_stdin and not jobs and not results:
+            app_state.fail("no input images")
+
+        path = weights_path(app_state, spec, mirror=mirror)
+        loaded = load_model(app_state, path)
+        from imgtrans.translate import InferenceOptions, Translator
+
+        preprocess = spec.preprocess
+        options = InferenceOptions(
+            eval_mode=eval_mode, dropout=not no_dropout, seed=seed, load_size=load_size, mean=preprocess.mean, std=preprocess.std
+        )
+        translator = Translator(
+            loaded.generator,
+            device=device_or_fail(app_state, device),
+            pad_multiple=loaded.family.pad_multiple(loaded.config),
+            options=options,
+        )
+        channels = getattr(loaded.config, "input_nc", 3)
+        if use_stdin:
+            raise typer.Exit(run_stdin(app_state, translator, channels=channels, load_size=load_size, ext=ext))
+        raise typer.Exit(
+            run_files(
+                app_state, translator, jobs, results, channels=channels, load_size=load_size, ext=ext,
+                batch_size=batch_size, overwrite=overwrite, as_json=as_json, quiet=quiet, out_dir=out_dir,
+            )
+        )
+
+
+def run_stdin(app_state: AppState, translator, *, channels: int, load_size, ext: str) -> int:
+    from imgtrans import imageio
+    from imgtrans.batchrun import resize_shorter_side
+
+    try:
+        picture = imageio.decode(sys.stdin.buffer.read(), channels=channels)
+    except imageio.ImageError as exc:
+        app_state.error(f"<stdin>: {exc}")
+        return INPUT_ERROR
+    if load_size:
+        picture = resize_shorter_side(picture, load_size)
+    [pixels] = translator([picture.pixels])
+    sys.stdout.buffer.write(imageio.encode(pixels, picture.alpha, ext))
+    sys.stdout.buffer.flush()
+    return 0
+
+
+def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, ext, batch_size,
+              overwrite, as_json, quiet, out_dir) -> int:
+    from imgtrans.batchrun import translate_files
+
+    start = time.perf_counter()
+    counts = {"ok": 0, "skipped": 0, "error": 0}
+
+    def report(result: Result) -> None:
+        counts[result.status] += 1
+        if as_json:
+            print_json_line(result.as_dict())
+        if result.status == "error":
+            app_state.error(f"{result.input}: {result.error}")
+        elif result.status == "skipped" and not quiet and not as_json:
+            app_state.note(f"skipped {result.input}: {result.error}")
+
+    for result in early:
+        report(result)
+    stream = translate_files(
+        jobs, translator, batch_size=batch_size, channels=channels, load_size=load_size, ext=ext, overwrite=overwrite
+    )
+    show_progress = app_state.stderr.is_terminal and not quiet and not as_json
+    if show_progress and jobs:
+        from rich.progress import Progress
+
+        with Progress(console=app_state.stderr, transient=True) as progress:
+            task = progress.add_task("translating", total=len(jobs))
+            for result in stream:
+                report(result)
+                progress.advance(task)
+    else:
+        for result in stream:
+            report(result)
+    if not quiet:
+        elapsed = time.perf_counter() - start
+        app_state.note(
+            f"{counts['ok']} translated into {out_dir} in {elapsed:.1f} s"
+            + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+            + (f", {counts['error']} failed" if counts["error"] else "")
+        )
+    return INPUT_ERROR if counts["error"] else 0

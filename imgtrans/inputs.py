@@ -1,0 +1,123 @@
+"""Turning command-line INPUT arguments into files, and files into output names.
+
+Files named explicitly are always tried (a wrong one gets a clear error);
+folders contribute the files with an image extension.
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+OUTPUT_FORMATS = ("png", "jpg", "webp")
+IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+
+
+@dataclass(frozen=True)
+class InputFile:
+    path: Path
+    rel: Path  # where its output goes, relative to the output folder
+
+
+@dataclass(frozen=True)
+class Problem:
+    name: str
+    reason: str
+
+
+def _folder_files(folder: Path, recursive: bool) -> list[InputFile]:
+    candidates = folder.rglob("*") if recursive else folder.iterdir()
+    files = []
+    for path in sorted(candidates):
+        rel = path.relative_to(folder)
+        if any(part.startswith(".") for part in rel.parts):
+            continue
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+            files.append(InputFile(path, rel))
+    return files
+
+
+def collect(arguments: list[str], *, recursive: bool = False) -> tuple[list[InputFile], list[Problem]]:
+    """Expand files, folders and (quoted) globs; report what matched nothing."""
+    found: list[InputFile] = []
+    problems: list[Problem] = []
+    for argument in arguments:
+        path = Path(argument)
+        if path.is_dir():
+            files = _folder_files(path, recursive)
+            if not files:
+                problems.append(Problem(argument, "folder has no image files" + ("" if recursive else " (try --recursive)")))
+            found += files
+        elif path.is_file():
+            found.append(InputFile(path, Path(path.name)))
+        elif glob.has_magic(argument):
+            matches = sorted(glob.glob(argument, recursive=recursive))
+            if not matches:
+                problems.append(Problem(argument, "no files match this pattern"))
+            for match in matches:
+                match_path = Path(match)
+                if match_path.is_dir():
+                    found += _folder_files(match_path, recursive)
+                else:
+                    found.append(InputFile(match_path, Path(match_path.name)))
+        else:
+            problems.append(Problem(argument, "no such file or directory"))
+    unique, seen = [], set()
+    for item in found:
+        key = item.path.resolve()
+        if key not in seen:
+            seen.add(key)
+            unique.append(item)
+    return unique, problems
+
+
+def output_path(item: InputFile, out_dir: Path, *, suffix: str, ext: str) -> Path:
+    return out_dir / item.rel.parent / f"{item.rel.stem}{suffix}.{ext}"
+
+
+Status = Literal["ok", "skipped", "error"]
+
+
+@dataclass
+class Result:
+    """The outcome for one input (one line of `run --json`)."""
+
+    input: str
+    output: str | None
+    status: Status
+    ms: float
+    error: str | None = None
+
+    def as_dict(self) -> dict:
+        return {"input": self.input, "output": self.output, "status": self.status, "ms": round(self.ms, 1), "error": self.error}
+
+
+@dataclass
+class Job:
+    item: InputFile
+    output: Path
+
+
+def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, ext: str, overwrite: bool):
+    """Jobs to run, and results already decided (missing inputs, name clashes,
+    existing outputs) so they are reported without touching the model."""
+    items, problems = collect(arguments, recursive=recursive)
+    results = [Result(p.name, None, "error", 0.0, p.reason) for p in problems]
+    jobs: list[Job] = []
+    claimed: dict[Path, Path] = {}
+    for item in items:
+        target = output_path(item, out_dir, suffix=suffix, ext=ext)
+        key = target.resolve()
+        if key == item.path.resolve():
+            results.append(Result(str(item.path), None, "error", 0.0, "output would overwrite the input (use -o or --suffix)"))
+        elif key in claimed:
+            results.append(Result(str(item.path), None, "error", 0.0, f"same output name as {claimed[key]} (use --suffix)"))
+        elif target.exists() and not overwrite:
+            claimed[key] = item.path
+            results.append(Result(str(item.path), str(target), "skipped", 0.0, "output exists (use --overwrite)"))
+        else:
+            claimed[key] = item.path
+            jobs.append(Job(item, target))
+    return jobs, results

@@ -1,0 +1,114 @@
+"""The plugin contract: plain data that plugins register and the core consumes.
+
+Nothing here imports torch, so listing models stays fast; networks are built
+through the lazy callables a `Family` carries.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Mapping
+
+FamilyKind = Literal["translate", "conditional"]
+
+
+@dataclass(frozen=True)
+class Preprocess:
+    """How images were prepared for training; travels with the weights.
+
+    Inference runs at full resolution unless the user asks for `--load-size`;
+    these values document the training regime and drive normalisation.
+    """
+
+    load_size: int | None = 286
+    crop_size: int | None = 256
+    resize: str = "resize_and_crop"
+    mean: float = 0.5
+    std: float = 0.5
+    channels: int = 3
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocess":
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def describe(self) -> str:
+        parts = []
+        if self.resize == "none" or not self.load_size:
+            parts.append("no resize")
+        else:
+            parts.append(f"{self.resize}: load {self.load_size}, crop {self.crop_size}")
+        parts.append(f"normalise (x - {self.mean}) / {self.std}")
+        parts.append(f"{self.channels} channel(s)")
+        return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: its networks and how to build them from a config.
+
+    `config_type` is a frozen dataclass owned by the plugin; every field must be
+    JSON-serialisable because the config is stored in the weights metadata.
+    The callables import torch lazily (inside the plugin's networks module).
+    """
+
+    name: str
+    summary: str
+    kind: FamilyKind
+    config_type: type
+    build_generator: Callable[[Any], Any]
+    build_discriminator: Callable[[Any], Any]
+    # Spatial multiple the generator needs (input is padded up to it).
+    pad_multiple: Callable[[Any], int] = lambda config: 1
+    # Rename keys of a foreign checkpoint to this family's names (timm's
+    # checkpoint_filter_fn): receives the state dict and the config.
+    checkpoint_filter: Callable[[dict, Any], dict] | None = None
+
+    def make_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
+        """Build a validated config, ignoring keys the config does not know.
+
+        Unknown keys are an error so a typo in `--netG` style options is caught.
+        """
+        overrides = dict(overrides or {})
+        known = {f.name for f in dataclasses.fields(self.config_type)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise ValueError(
+                f"{self.name}: unknown architecture option(s) {', '.join(unknown)}; "
+                f"known: {', '.join(sorted(known))}"
+            )
+        return self.config_type(**overrides)
+
+
+@dataclass(frozen=True)
+class WeightsSource:
+    """Where a model's weights come from.
+
+    `filename` names a file shipped in the weights directory; `url` a file to
+    download into the cache on first use. `sha256` is of the source file.
+    """
+
+    filename: str | None = None
+    url: str | None = None
+    sha256: str | None = None
+    format: Literal["safetensors", "reference-pth"] = "safetensors"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A named, runnable model: a family, its config, and where weights live."""
+
+    name: str
+    family: str
+    summary: str
+    direction: str
+    config: Mapping[str, Any] = field(default_factory=dict)
+    preprocess: Preprocess = field(default_factory=Preprocess)
+    weights: WeightsSource = field(default_factory=WeightsSource)
+    license: str = "unknown"
+    source: str = ""
+    labels: tuple[str, ...] = ()

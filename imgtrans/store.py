@@ -1,0 +1,41 @@
+"""Where weights files live: shipped with imgtrans, or in the user's cache."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+HOME_ENV = "IMGTRANS_HOME"
+SUFFIX = ".safetensors"
+
+
+def home() -> Path:
+    """The user's imgtrans folder: $IMGTRANS_HOME, else the XDG cache dir."""
+    if os.environ.get(HOME_ENV):
+        return Path(os.environ[HOME_ENV]).expanduser()
+    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(xdg).expanduser() / "imgtrans"
+
+
+def cache_dir() -> Path:
+    return home() / "weights"
+
+
+def cached_path(name: str) -> Path:
+    return cache_dir() / f"{name}{SUFFIX}"
+
+
+def shipped_dir() -> Path:
+    """`weights/` of a source checkout, or its copy inside an installed wheel."""
+    package = Path(__file__).resolve().parent
+    inside_wheel = package / "shipped_weights"
+    if inside_wheel.is_dir():
+        return inside_wheel
+    return package.parent / "weights"
+
+
+def cached_files() -> list[Path]:
+    folder = cache_dir()
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith("."))

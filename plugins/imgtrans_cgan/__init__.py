@@ -1,0 +1,51 @@
+"""Class-conditional DCGAN for 28x28 images (digits, Fashion-MNIST).
+
+Registered through the ``imgtrans`` entry-point group like any third-party
+plugin. No torch import here: networks are built lazily.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from imgtrans import Family, hookimpl
+
+
+@dataclass(frozen=True)
+class CGANConfig:
+    z_dim: int = 100
+    num_classes: int = 10
+    ngf: int = 64
+    ndf: int = 64
+    channels: int = 1
+
+    def __post_init__(self):
+        if self.num_classes < 2 or self.z_dim < 1:
+            raise ValueError("cgan: num_classes must be at least 2 and z_dim at least 1")
+
+
+def build_generator(config: CGANConfig):
+    from imgtrans_cgan.networks import ConditionalGenerator
+
+    return ConditionalGenerator(z_dim=config.z_dim, num_classes=config.num_classes, ngf=config.ngf, channels=config.channels)
+
+
+def build_discriminator(config: CGANConfig):
+    from imgtrans_cgan.networks import ConditionalDiscriminator
+
+    return ConditionalDiscriminator(num_classes=config.num_classes, ndf=config.ndf, channels=config.channels)
+
+
+FAMILY = Family(
+    name="cgan",
+    summary="Conditional DCGAN: noise + one-hot class -> 28x28 image",
+    kind="conditional",
+    config_type=CGANConfig,
+    build_generator=build_generator,
+    build_discriminator=build_discriminator,
+)
+
+
+@hookimpl
+def register_families(register):
+    register(FAMILY)
