@@ -7,7 +7,6 @@ they are opened with ``torch.load(weights_only=True)`` so no pickled code runs.
 from __future__ import annotations
 
 import pickle
-import zipfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -42,9 +41,11 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "unsupported content"
-        raise WeightsError(f"{path}: refused to load: it holds more than tensors ({first})") from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as exc:
+        detail = _unpickler_detail(str(exc))
+        if "global" in detail.lower():
+            raise WeightsError(f"{path}: refused to load: it holds more than tensors ({detail})") from exc
+        raise WeightsError(f"{path}: not a PyTorch checkpoint ({detail})") from exc
+    except Exception as exc:  # torch.load raises many types on arbitrary bytes
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path}: not a PyTorch checkpoint ({first})") from exc
     if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
@@ -57,6 +58,16 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             raise WeightsError(f"{path}: entry {key!r} is not a tensor ({type(value).__name__})")
         state[key.removeprefix("module.")] = value
     return state
+
+
+def _unpickler_detail(message: str) -> str:
+    """The informative line of torch's long weights-only refusal message."""
+    lines = [line.strip() for line in message.splitlines() if line.strip()]
+    for index, line in enumerate(lines):
+        if line.startswith("WeightsUnpickler error:"):
+            rest = line.removeprefix("WeightsUnpickler error:").strip()
+            return rest or (lines[index + 1] if index + 1 < len(lines) else "unsupported content")
+    return lines[0] if lines else "unsupported content"
 
 
 def drop_instance_norm_buffers(state: dict[str, Any], net) -> dict[str, Any]:

@@ -88,14 +88,17 @@ class Family:
 class WeightsSource:
     """Where a model's weights come from.
 
-    `filename` names a file shipped in the weights directory; `url` a file to
-    download into the cache on first use. `sha256` is of the source file.
+    `filename` names a file shipped in the weights directory; `url` a
+    reference-format checkpoint to download into the cache on first use;
+    `package`/`package_file` a checkpoint inside an installed Python package
+    (the source a shipped file was converted from). `sha256` is of the source.
     """
 
     filename: str | None = None
     url: str | None = None
+    package: str | None = None
+    package_file: str | None = None
     sha256: str | None = None
-    format: Literal["safetensors", "reference-pth"] = "safetensors"
 
 
 @dataclass(frozen=True)

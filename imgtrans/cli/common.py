@@ -63,3 +63,8 @@ def human_size(size: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return "-"
+
+
+def stdout_console() -> Console:
+    """Results on stdout; when piped, wide enough that tables are not cut."""
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)

@@ -8,10 +8,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from imgtrans.cli.common import human_size, state
+from imgtrans.cli.common import stdout_console, human_size, state
 from imgtrans.registry import UnknownModelError
 from imgtrans.weights import WeightsError, parameter_count
 
@@ -54,7 +53,7 @@ def register(app: typer.Typer) -> None:
             table.add_row(row["name"], row["family"], row["direction"], status, human_size(row["size"]))
         if not rows:
             state(ctx).note("no models registered; `imgtrans weights import` adds one")
-        Console().print(table)
+        stdout_console().print(table)
 
     @app.command("info", rich_help_panel="Use models")
     def info_command(
@@ -96,7 +95,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(info, indent=2))
             return
-        out = Console()
+        out = stdout_console()
         out.print(f"[bold]{spec.name}[/]  {spec.summary}")
         out.print(f"  family       {spec.family} ({family.summary})")
         out.print(f"  direction    {spec.direction or '-'}")

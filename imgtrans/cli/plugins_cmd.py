@@ -6,10 +6,9 @@ import json
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
-from imgtrans.cli.common import state
+from imgtrans.cli.common import stdout_console, state
 from imgtrans.plugins import describe_plugins
 
 
@@ -30,4 +29,4 @@ def register(app: typer.Typer) -> None:
         for row in rows:
             hooks = ", ".join(row["hooks"]) if not row["error"] else f"[red]failed to load: {row['error']}[/]"
             table.add_row(row["name"], row["package"], row["version"], hooks)
-        Console().print(table)
+        stdout_console().print(table)

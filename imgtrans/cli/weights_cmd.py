@@ -8,11 +8,10 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from imgtrans import store
-from imgtrans.cli.common import human_size, state
+from imgtrans.cli.common import stdout_console, human_size, state
 from imgtrans.weights import WeightsError, read_info
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -23,9 +22,11 @@ weights_app = typer.Typer(help="Import, list and remove model weights.", no_args
 @weights_app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A reference-format .pth (bare generator state dict) or .safetensors file.")],
-    name: Annotated[str, typer.Option(help="Model name to register it under.")],
-    plugin: Annotated[str, typer.Option(help="Model family: cyclegan, pix2pix, cgan, or a plugin's.")],
+    file: Annotated[Optional[Path], typer.Argument(help="A reference-format .pth (bare generator state dict) or .safetensors file.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name to register it under.")] = None,
+    plugin: Annotated[Optional[str], typer.Option(help="Model family: cyclegan, pix2pix, cgan, or a plugin's.")] = None,
+    from_package: Annotated[Optional[str], typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
+    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
     netG: Annotated[Optional[str], typer.Option("--netG", help="Generator architecture, e.g. resnet_9blocks, unet_256.")] = None,
     norm: Annotated[Optional[str], typer.Option(help="instance, batch or none.")] = None,
     ngf: Annotated[Optional[int], typer.Option(help="Generator width (filters in the first layer).")] = None,
@@ -33,23 +34,30 @@ def import_command(
     direction: Annotated[str, typer.Option(help="What it translates, e.g. 'horse -> zebra'.")] = "",
     license: Annotated[str, typer.Option(help="Licence of the weights.")] = "unknown",
     source: Annotated[str, typer.Option(help="Where the file came from (default: its path).")] = "",
+    labels: Annotated[str, typer.Option(help="Class names for a conditional model, comma-separated, in index order.")] = "",
     half: Annotated[bool, typer.Option(help="Store in float16 (half the size).")] = False,
     force: Annotated[bool, typer.Option(help="Replace a cached model of the same name.")] = False,
 ) -> None:
     """Convert a checkpoint into the weights store, so `imgtrans run NAME` uses it."""
     app_state = state(ctx)
+    registry = app_state.registry
+    if from_package:
+        spec = _spec_from_package(app_state, from_package, name)
+        file, name, plugin = _package_file(app_state, spec), spec.name, spec.family
+        license, source = spec.license, source or spec.source
+    if file is None or name is None or plugin is None:
+        app_state.fail("give FILE, --name and --plugin (or --from PACKAGE)")
     if not NAME_PATTERN.match(name):
         app_state.fail(f"invalid model name {name!r} (letters, digits, '.', '_' and '-')")
-    registry = app_state.registry
     try:
         family = registry.family(plugin)
     except LookupError as exc:
         app_state.fail(str(exc))
-    if name in registry.models and registry.locate(registry.models[name]).status == "shipped":
-        app_state.fail(f"{name!r} is a shipped model; choose another --name")
-    destination = store.cached_path(name)
+    if output is None and name in registry.models and registry.locate(registry.models[name]).status == "shipped":
+        app_state.fail(f"{name!r} is a shipped model; choose another --name or write elsewhere with -o")
+    destination = output or store.cached_path(name)
     if destination.exists() and not force:
-        app_state.fail(f"model {name!r} already exists in {destination} (use --force to replace it)")
+        app_state.fail(f"{destination} already exists (use --force to replace it)")
     options = {k: v for k, v in {"netG": netG, "norm": norm, "ngf": ngf, "norm_affine": norm_affine}.items() if v is not None}
     spec = registry.models.get(name)
     if spec is not None and not options:
@@ -70,7 +78,7 @@ def import_command(
             direction=direction or (spec.direction if spec else ""),
             license=license if license != "unknown" or spec is None else spec.license,
             source_label=source or str(file),
-            labels=spec.labels if spec else (),
+            labels=tuple(x.strip() for x in labels.split(",") if x.strip()) or (spec.labels if spec else ()),
             half=half,
         )
     except (WeightsError, ValueError, TypeError) as exc:
@@ -104,7 +112,7 @@ def list_command(
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], row["family"], row["where"], human_size(row["size"]), row["path"])
-    Console().print(table)
+    stdout_console().print(table)
 
 
 @weights_app.command("rm")
@@ -120,6 +128,58 @@ def rm_command(
     for name in names:
         store.cached_path(name).unlink()
         app_state.note(f"removed {name}")
+
+
+@weights_app.command("pull")
+def pull_command(
+    ctx: typer.Context,
+    names: Annotated[list[str], typer.Argument(help="Catalogue model names to download ahead of time.")],
+    mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
+) -> None:
+    """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
+    from imgtrans.cli.download_ui import pull_with_progress
+    from imgtrans.cli.resolve import find_spec
+
+    app_state = state(ctx)
+    specs = [find_spec(app_state, name) for name in names]
+    for spec in specs:
+        located = app_state.registry.locate(spec)
+        if located.path is not None:
+            app_state.note(f"{spec.name}: already {located.status} ({located.path})")
+        elif located.status == "missing":
+            app_state.fail(f"{spec.name!r} has no download source; import it with `imgtrans weights import`")
+        else:
+            pull_with_progress(app_state, spec, mirror=mirror)
+
+
+def _spec_from_package(app_state, package: str, name: str | None):
+    """The catalogue model whose source checkpoint lives in `package`."""
+    candidates = [s for s in app_state.registry.models.values() if s.weights.package == package]
+    if name:
+        candidates = [s for s in candidates if s.name == name]
+    if not candidates:
+        app_state.fail(f"no catalogue model is converted from package {package!r}")
+    return candidates[0]
+
+
+def _package_file(app_state, spec) -> Path:
+    import importlib.util
+
+    found = importlib.util.find_spec(spec.weights.package)
+    if found is None or not found.submodule_search_locations:
+        app_state.fail(
+            f"package {spec.weights.package!r} is not installed: "
+            f"pip install --no-deps {spec.weights.package}"
+        )
+    path = Path(list(found.submodule_search_locations)[0]) / spec.weights.package_file
+    if not path.is_file():
+        app_state.fail(f"{path}: not found in the installed {spec.weights.package!r} package")
+    if spec.weights.sha256:
+        from imgtrans.weights import sha256_file
+
+        if sha256_file(path) != spec.weights.sha256:
+            app_state.fail(f"{path}: sha256 differs from the catalogue's ({spec.weights.sha256})")
+    return path
 
 
 def register(app: typer.Typer) -> None:

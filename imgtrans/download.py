@@ -1,0 +1,83 @@
+"""Downloading catalogue weights over HTTP into the cache.
+
+The file is streamed to a temporary name, checked (complete, a checkpoint,
+the expected architecture), converted to safetensors, and only then renamed
+into the cache; on any failure the partial file is deleted, so a later
+attempt starts cleanly and the cache never holds half a model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
+MIRROR_ENV = "IMGTRANS_MIRROR"
+TIMEOUT_S = 15
+CHUNK = 1 << 16
+
+
+class DownloadError(Exception):
+    """The transfer failed; the message says why."""
+
+
+def mirrored(url: str, mirror: str | None = None) -> str:
+    """Replace the reference host with `mirror` (or $IMGTRANS_MIRROR), keeping the path."""
+    base = mirror or os.environ.get(MIRROR_ENV)
+    if base and url.startswith(REFERENCE_HOST):
+        return base.rstrip("/") + url[len(REFERENCE_HOST):]
+    return url
+
+
+def fetch(
+    url: str,
+    folder: Path,
+    *,
+    on_start: Callable[[int | None], None] = lambda total: None,
+    on_chunk: Callable[[int], None] = lambda n: None,
+) -> tuple[Path, str]:
+    """Stream `url` into a temporary file in `folder`; return (path, sha256).
+
+    The caller owns (and must delete) the returned file.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    request = urllib.request.Request(url, headers={"User-Agent": "imgtrans"})
+    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
+    digest = hashlib.sha256()
+    received = 0
+    try:
+        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            on_start(total)
+            while True:
+                chunk = response.read(CHUNK)
+                if not chunk:
+                    break
+                out.write(chunk)
+                digest.update(chunk)
+                received += len(chunk)
+                on_chunk(len(chunk))
+        if total is not None and received != total:
+            raise DownloadError(f"truncated download: received {received} of {total} bytes")
+        if received == 0:
+            raise DownloadError("the server sent an empty file")
+    except urllib.error.HTTPError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise DownloadError(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        reason = exc.reason.strerror if isinstance(exc.reason, OSError) and exc.reason.strerror else exc.reason
+        raise DownloadError(f"cannot connect ({reason})") from None
+    except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead, timeouts
+        Path(tmp).unlink(missing_ok=True)
+        raise DownloadError(f"transfer failed: {type(exc).__name__} ({exc}); received {received} bytes") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return Path(tmp), digest.hexdigest()
