@@ -65,6 +65,8 @@ def human_size(size: int | None) -> str:
     return "-"
 
 
-def stdout_console() -> Console:
-    """Results on stdout; when piped, wide enough that tables are not cut."""
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+def print_table(headers: list[str], rows: list[list[str]]) -> None:
+    """Plain aligned columns on stdout: fast (no layout engine) and pipe-friendly."""
+    widths = [max([len(h)] + [len(r[i]) for r in rows]) for i, h in enumerate(headers)]
+    for line in [headers, *rows]:
+        sys.stdout.write("  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() + "\n")

@@ -8,9 +8,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from imgtrans.cli.common import stdout_console, human_size, state
+from imgtrans.cli.common import human_size, print_table, state
 from imgtrans.registry import UnknownModelError
 from imgtrans.weights import WeightsError, parameter_count
 
@@ -44,16 +43,13 @@ def register(app: typer.Typer) -> None:
             for row in rows:
                 typer.echo(json.dumps(row))
             return
-        table = Table(box=None, pad_edge=False)
-        for column in ("name", "family", "direction", "weights", "size"):
-            table.add_column(column.upper(), no_wrap=True)
-        colours = {"shipped": "green", "cached": "green", "downloadable": "cyan", "missing": "red"}
-        for row in rows:
-            status = f"[{colours[row['weights']]}]{row['weights']}[/]"
-            table.add_row(row["name"], row["family"], row["direction"], status, human_size(row["size"]))
         if not rows:
             state(ctx).note("no models registered; `imgtrans weights import` adds one")
-        stdout_console().print(table)
+            return
+        print_table(
+            ["NAME", "FAMILY", "DIRECTION", "WEIGHTS", "SIZE"],
+            [[r["name"], r["family"], r["direction"], r["weights"], human_size(r["size"])] for r in rows],
+        )
 
     @app.command("info", rich_help_panel="Use models")
     def info_command(
@@ -95,15 +91,19 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(info, indent=2))
             return
-        out = stdout_console()
-        out.print(f"[bold]{spec.name}[/]  {spec.summary}")
-        out.print(f"  family       {spec.family} ({family.summary})")
-        out.print(f"  direction    {spec.direction or '-'}")
-        out.print("  architecture " + ", ".join(f"{k}={v}" for k, v in full_config.items()))
-        out.print(f"  parameters   {parameters:,}" if parameters is not None else "  parameters   (weights not present)")
-        out.print(f"  preprocess   {spec.preprocess.describe()}")
+        lines = [
+            f"{spec.name}  {spec.summary}",
+            f"  family       {spec.family} ({family.summary})",
+            f"  direction    {spec.direction or '-'}",
+            "  architecture " + ", ".join(f"{k}={v}" for k, v in full_config.items()),
+            f"  parameters   {parameters:,}" if parameters is not None else "  parameters   (weights not present)",
+            f"  preprocess   {spec.preprocess.describe()}",
+        ]
         if spec.labels:
-            out.print(f"  labels       {', '.join(spec.labels)}")
-        out.print(f"  weights      {info['weights']} {info['path'] or info['url'] or ''}")
-        out.print(f"  source       {spec.source or '-'}")
-        out.print(f"  licence      {spec.license}")
+            lines.append(f"  labels       {', '.join(spec.labels)}")
+        lines += [
+            f"  weights      {info['weights']} {info['path'] or info['url'] or ''}",
+            f"  source       {spec.source or '-'}",
+            f"  licence      {spec.license}",
+        ]
+        typer.echo("\n".join(lines))

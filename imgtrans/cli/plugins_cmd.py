@@ -6,9 +6,8 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from imgtrans.cli.common import stdout_console, state
+from imgtrans.cli.common import print_table, state
 from imgtrans.plugins import describe_plugins
 
 
@@ -23,10 +22,10 @@ def register(app: typer.Typer) -> None:
         if as_json:
             typer.echo(json.dumps(rows, indent=2))
             return
-        table = Table(box=None, pad_edge=False)
-        for column in ("NAME", "PACKAGE", "VERSION", "HOOKS"):
-            table.add_column(column)
-        for row in rows:
-            hooks = ", ".join(row["hooks"]) if not row["error"] else f"[red]failed to load: {row['error']}[/]"
-            table.add_row(row["name"], row["package"], row["version"], hooks)
-        stdout_console().print(table)
+        print_table(
+            ["NAME", "PACKAGE", "VERSION", "HOOKS"],
+            [
+                [r["name"], r["package"], r["version"], f"FAILED TO LOAD: {r['error']}" if r["error"] else ", ".join(r["hooks"])]
+                for r in rows
+            ],
+        )

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from imgtrans import store
-from imgtrans.cli.common import stdout_console, human_size, state
+from imgtrans.cli.common import human_size, print_table, state
 from imgtrans.weights import WeightsError, read_info
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -107,12 +106,10 @@ def list_command(
         for row in rows:
             typer.echo(json.dumps(row))
         return
-    table = Table(box=None, pad_edge=False)
-    for column in ("NAME", "FAMILY", "WHERE", "SIZE", "PATH"):
-        table.add_column(column)
-    for row in rows:
-        table.add_row(row["name"], row["family"], row["where"], human_size(row["size"]), row["path"])
-    stdout_console().print(table)
+    print_table(
+        ["NAME", "FAMILY", "WHERE", "SIZE", "PATH"],
+        [[r["name"], r["family"], r["where"], human_size(r["size"]), r["path"]] for r in rows],
+    )
 
 
 @weights_app.command("rm")

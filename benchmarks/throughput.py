@@ -1,0 +1,85 @@
+"""Translation throughput and cross-device consistency, measured in one run.
+
+For a model (default: the shipped `vintage`) and one real photo, times
+`Translator` at several batch sizes on each available device, and checks that
+(a) batched output equals one-by-one output on that device and (b) the GPU
+output matches the CPU output (PSNR of the 8-bit images).
+
+Usage: python benchmarks/throughput.py [--model vintage] [--photo examples/astronaut.jpg]
+       [--devices cpu,cuda] [--batches 1,4,8] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imgtrans.imageio import decode
+from imgtrans.loading import load_generator
+from imgtrans.plugins import make_plugin_manager
+from imgtrans.registry import Registry
+from imgtrans.translate import InferenceOptions, Translator
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--model", default="vintage")
+    parser.add_argument("--photo", default="examples/astronaut.jpg")
+    parser.add_argument("--devices", default="cpu,cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--batches", default="1,4,8")
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+
+    registry = Registry.from_plugin_manager(make_plugin_manager())
+    spec = registry.model(args.model)
+    loaded = load_generator(registry, registry.locate(spec).path)
+    pixels = decode(Path(args.photo).read_bytes()).pixels
+    print(f"model {args.model}, photo {args.photo} {pixels.shape[1]}x{pixels.shape[0]}, torch {torch.__version__}, "
+          f"threads {torch.get_num_threads()}")
+    reference_output = None
+    rates = {}
+    for device_name in args.devices.split(","):
+        device = torch.device(device_name)
+        translator = Translator(copy.deepcopy(loaded.generator), device=device,
+                                pad_multiple=loaded.family.pad_multiple(loaded.config), options=InferenceOptions(seed=0))
+        single = translator([pixels])[0]  # also the warm-up
+        if reference_output is None:
+            reference_output = single
+        else:
+            print(f"  {device_name} vs {args.devices.split(',')[0]}: PSNR {psnr(single, reference_output):.2f} dB, "
+                  f"max pixel diff {np.abs(single.astype(int) - reference_output.astype(int)).max()}")
+        for batch in map(int, args.batches.split(",")):
+            images = [pixels] * batch
+            outputs = translator(images)
+            same = max(int(np.abs(o.astype(int) - single.astype(int)).max()) for o in outputs)
+            sync(device)
+            start = time.perf_counter()
+            for _ in range(args.repeat):
+                translator(images)
+            sync(device)
+            rate = batch * args.repeat / (time.perf_counter() - start)
+            rates[(device_name, batch)] = rate
+            print(f"  {device_name:6s} batch {batch:2d}: {rate:8.2f} images/s   batched vs single max pixel diff {same}")
+    base = rates[(args.devices.split(",")[0], 1)]
+    for (device_name, batch), rate in rates.items():
+        print(f"  ratio {device_name} batch {batch} / {args.devices.split(',')[0]} batch 1: {rate / base:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
