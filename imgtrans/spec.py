@@ -67,6 +67,11 @@ class Family:
     # Rename keys of a foreign checkpoint to this family's names (timm's
     # checkpoint_filter_fn): receives the state dict and the config.
     checkpoint_filter: Callable[[dict, Any], dict] | None = None
+    # Training: the recipe's config dataclass (a subclass of
+    # imgtrans.training.config.TrainConfig, torch-free) and a lazy factory
+    # make_recipe(config, family, device) returning the recipe object.
+    train_config: type | None = None
+    make_recipe: Callable[..., Any] | None = None
 
     def make_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
         """Build a validated config, ignoring keys the config does not know.

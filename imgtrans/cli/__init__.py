@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from imgtrans.cli import common, models, plugins_cmd, run, sample, weights_cmd
+from imgtrans.cli import common, models, plugins_cmd, run, sample, train, weights_cmd
 
 
 def create_app(pm=None) -> typer.Typer:
@@ -27,6 +27,7 @@ def create_app(pm=None) -> typer.Typer:
 
     run.register(app)
     sample.register(app)
+    train.register(app)
     models.register(app)
     weights_cmd.register(app)
     plugins_cmd.register(app)

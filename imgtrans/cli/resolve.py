@@ -42,10 +42,10 @@ def load_model(app_state: AppState, path: Path):
         app_state.fail(str(exc))
 
 
-def device_or_fail(app_state: AppState, name: str | None):
+def device_or_fail(app_state: AppState, name: str | None, *, quiet: bool = False):
     from imgtrans.device import DeviceError, resolve
 
     try:
-        return resolve(name, warn=app_state.note)
+        return resolve(name, warn=None if quiet else app_state.note)
     except DeviceError as exc:
         app_state.fail(str(exc))

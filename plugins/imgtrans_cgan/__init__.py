@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from imgtrans import Family, hookimpl
 
+from .hparams import CGANTrainConfig
+
 
 @dataclass(frozen=True)
 class CGANConfig:
@@ -36,6 +38,13 @@ def build_discriminator(config: CGANConfig):
     return ConditionalDiscriminator(num_classes=config.num_classes, ndf=config.ndf, channels=config.channels)
 
 
+
+def make_recipe(config, family, device):
+    from .recipe import make_recipe as make
+
+    return make(config, family, device)
+
+
 FAMILY = Family(
     name="cgan",
     summary="Conditional DCGAN: noise + one-hot class -> 28x28 image",
@@ -43,6 +52,8 @@ FAMILY = Family(
     config_type=CGANConfig,
     build_generator=build_generator,
     build_discriminator=build_discriminator,
+    train_config=CGANTrainConfig,
+    make_recipe=make_recipe,
 )
 
 

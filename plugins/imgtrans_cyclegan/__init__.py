@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from imgtrans import Family, hookimpl
 
+from .hparams import CycleGANTrainConfig
+
 GENERATORS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
 
 
@@ -59,6 +61,13 @@ def checkpoint_filter(state_dict: dict, config: CycleGANConfig) -> dict:
     return {key.replace(".block.", ".conv_block."): value for key, value in state_dict.items()}
 
 
+
+def make_recipe(config, family, device):
+    from .recipe import make_recipe as make
+
+    return make(config, family, device)
+
+
 FAMILY = Family(
     name="cyclegan",
     summary="CycleGAN: ResNet generator, PatchGAN discriminator, instance norm (unpaired)",
@@ -68,6 +77,8 @@ FAMILY = Family(
     build_discriminator=build_discriminator,
     pad_multiple=lambda config: 4,
     checkpoint_filter=checkpoint_filter,
+    train_config=CycleGANTrainConfig,
+    make_recipe=make_recipe,
 )
 
 

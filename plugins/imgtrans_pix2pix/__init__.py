@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from imgtrans import Family, hookimpl
 
+from .hparams import Pix2PixTrainConfig
+
 GENERATORS = {"unet_256": 8, "unet_128": 7}
 
 
@@ -53,6 +55,13 @@ def build_discriminator(config: Pix2PixConfig):
     )
 
 
+
+def make_recipe(config, family, device):
+    from .recipe import make_recipe as make
+
+    return make(config, family, device)
+
+
 FAMILY = Family(
     name="pix2pix",
     summary="pix2pix: U-Net generator with dropout, conditional PatchGAN, batch norm (paired)",
@@ -61,6 +70,8 @@ FAMILY = Family(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     pad_multiple=lambda config: 2 ** GENERATORS[config.netG],
+    train_config=Pix2PixTrainConfig,
+    make_recipe=make_recipe,
 )
 
 

@@ -1,0 +1,1 @@
+"""The training engine: one loop that runs any family's recipe."""

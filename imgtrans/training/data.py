@@ -1,0 +1,228 @@
+"""Training data in the layouts users already have (imports torch).
+
+- unaligned: trainA/ and trainB/ folders (the CycleGAN datasets)
+- aligned: side-by-side AB images in train/ (the pix2pix datasets), or A/ and
+  B/ folders with matching file names
+- labelled: class sub-folders, or MNIST-format IDX files
+
+Random choices (crop position, flip, the unpaired partner) come from a
+generator seeded by (seed, epoch, index), so a resumed run sees exactly the
+data the uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from imgtrans import imageio
+from imgtrans.inputs import IMAGE_EXTENSIONS
+from imgtrans.training.config import ConfigError
+
+LAYOUTS = {
+    "unaligned": "folders trainA/ and trainB/ of images (the CycleGAN datasets' layout)",
+    "aligned": "train/ with side-by-side AB images (the pix2pix datasets' layout), or A/ and B/ with matching file names",
+    "labelled": "one sub-folder of images per class, or MNIST-format files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]",
+}
+
+
+class DatasetError(ConfigError):
+    pass
+
+
+@dataclass(frozen=True)
+class Transform:
+    """The reference's preprocessing: resize/crop/flip, then normalise to [-1, 1]."""
+
+    mode: str
+    load_size: int
+    crop_size: int
+    flip: bool
+    channels: int
+
+    def params(self, size: tuple[int, int], rng: np.random.Generator) -> dict:
+        w, h = size
+        if self.mode == "resize_and_crop":
+            w = h = self.load_size
+        elif self.mode == "scale_width":
+            w, h = self.load_size, max(self.crop_size, round(self.load_size * h / w))
+        crop = None
+        if self.mode in ("resize_and_crop", "crop", "scale_width"):
+            cw, ch = min(self.crop_size, w), min(self.crop_size, h)
+            crop = (int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1)), cw, ch)
+        return {"size": (w, h), "crop": crop, "flip": bool(self.flip and rng.random() < 0.5)}
+
+    def __call__(self, image: Image.Image, params: dict) -> torch.Tensor:
+        image = image.convert("L" if self.channels == 1 else "RGB")
+        if image.size != params["size"]:
+            image = image.resize(params["size"], Image.BICUBIC)
+        if params["crop"] is not None:
+            x, y, cw, ch = params["crop"]
+            image = image.crop((x, y, x + cw, y + ch))
+        if self.mode == "none":  # the networks need a multiple of 4
+            w, h = image.size
+            image = image.resize((max(4, w // 4 * 4), max(4, h // 4 * 4)), Image.BICUBIC)
+        if params["flip"]:
+            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+        array = np.asarray(image, dtype=np.float32)
+        if array.ndim == 2:
+            array = array[:, :, None]
+        return torch.from_numpy(array.transpose(2, 0, 1).copy()) / 127.5 - 1.0
+
+
+def image_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+
+
+def open_image(path: Path) -> Image.Image:
+    try:
+        picture = imageio.decode(path.read_bytes())
+    except (imageio.ImageError, OSError) as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+    return Image.fromarray(picture.pixels)
+
+
+def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch, index])
+
+
+class UnalignedDataset:
+    """Item i: A[i % |A|] and a random B (as the reference does, unpaired)."""
+
+    kind = "unaligned"
+
+    def __init__(self, root: Path, transform_a: Transform, transform_b: Transform, seed: int):
+        self.a, self.b = image_files(root / "trainA"), image_files(root / "trainB")
+        for name, files in (("trainA", self.a), ("trainB", self.b)):
+            if not files:
+                raise DatasetError(f"{root / name}: no images (expected {LAYOUTS['unaligned']})")
+        self.transform_a, self.transform_b, self.seed, self.epoch = transform_a, transform_b, seed, 0
+
+    def __len__(self) -> int:
+        return max(len(self.a), len(self.b))
+
+    def __getitem__(self, index: int) -> dict:
+        rng = sample_rng(self.seed, self.epoch, index)
+        a = open_image(self.a[index % len(self.a)])
+        b = open_image(self.b[int(rng.integers(0, len(self.b)))])
+        return {"A": self.transform_a(a, self.transform_a.params(a.size, rng)), "B": self.transform_b(b, self.transform_b.params(b.size, rng))}
+
+
+class AlignedDataset:
+    """Pairs (A, B) with the same crop and flip applied to both."""
+
+    kind = "aligned"
+
+    def __init__(self, root: Path, transform_a: Transform, transform_b: Transform, seed: int, direction: str = "AtoB"):
+        if (root / "A").is_dir() and (root / "B").is_dir():
+            b_by_stem = {p.relative_to(root / "B").with_suffix(""): p for p in image_files(root / "B")}
+            self.pairs = [(a, b_by_stem[a.relative_to(root / "A").with_suffix("")]) for a in image_files(root / "A")
+                          if a.relative_to(root / "A").with_suffix("") in b_by_stem]
+            if not self.pairs:
+                raise DatasetError(f"{root}: A/ and B/ share no file names (expected {LAYOUTS['aligned']})")
+        elif (root / "train").is_dir():
+            self.pairs = [(p, None) for p in image_files(root / "train")]
+            if not self.pairs:
+                raise DatasetError(f"{root / 'train'}: no images (expected {LAYOUTS['aligned']})")
+        else:
+            raise DatasetError(f"{root}: no train/ or A/ and B/ folders (expected {LAYOUTS['aligned']})")
+        self.transform_a, self.transform_b, self.seed, self.epoch = transform_a, transform_b, seed, 0
+        self.swap = direction == "BtoA"
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def __getitem__(self, index: int) -> dict:
+        path_a, path_b = self.pairs[index]
+        if path_b is None:
+            ab = open_image(path_a)
+            w, h = ab.size
+            if w < 2:
+                raise DatasetError(f"{path_a}: too narrow to hold two side-by-side images")
+            a, b = ab.crop((0, 0, w // 2, h)), ab.crop((w // 2, 0, w // 2 * 2, h))
+        else:
+            a, b = open_image(path_a), open_image(path_b)
+        if self.swap:
+            a, b = b, a
+        params = self.transform_a.params(a.size, sample_rng(self.seed, self.epoch, index))
+        return {"A": self.transform_a(a, params), "B": self.transform_b(b, params)}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as fh:
+            data = fh.read()
+        zero, dtype, ndim = struct.unpack(">HBB", data[:4])
+        if zero != 0 or dtype != 0x08:
+            raise ValueError("not an unsigned-byte IDX file")
+        shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+        return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
+    except (OSError, ValueError, struct.error, EOFError) as exc:
+        raise DatasetError(f"{path}: not a readable IDX file ({exc})") from None
+
+
+def _find(root: Path, stem: str) -> Path | None:
+    for name in (stem, stem + ".gz"):
+        if (root / name).is_file():
+            return root / name
+    return None
+
+
+class LabelledDataset:
+    """28x28 images with class indices; class names from folder names."""
+
+    kind = "labelled"
+
+    def __init__(self, root: Path, channels: int = 1, size: int = 28, limit_classes: int | None = None):
+        images_path, labels_path = _find(root, "train-images-idx3-ubyte"), _find(root, "train-labels-idx1-ubyte")
+        if images_path and labels_path:
+            images, labels = read_idx(images_path), read_idx(labels_path)
+            if len(images) != len(labels):
+                raise DatasetError(f"{root}: {len(images)} images but {len(labels)} labels")
+            self.images = [Image.fromarray(im) for im in images]
+            self.labels = labels.astype(np.int64)
+            self.class_names = tuple(str(i) for i in range(int(self.labels.max()) + 1))
+        else:
+            classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+            classes = [c for c in classes if image_files(c)]
+            if len(classes) < 2:
+                raise DatasetError(f"{root}: no labelled data (expected {LAYOUTS['labelled']})")
+            self.class_names = tuple(c.name for c in classes)
+            self.images, labels = [], []
+            for index, folder in enumerate(classes):
+                for path in image_files(folder):
+                    self.images.append(open_image(path))
+                    labels.append(index)
+            self.labels = np.array(labels, dtype=np.int64)
+        self.channels, self.size, self.epoch = channels, size, 0
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, index: int) -> dict:
+        image = self.images[index].convert("L" if self.channels == 1 else "RGB")
+        if image.size != (self.size, self.size):
+            image = image.resize((self.size, self.size), Image.BICUBIC)
+        array = np.asarray(image, dtype=np.float32)
+        array = array[:, :, None] if array.ndim == 2 else array
+        return {"image": torch.from_numpy(array.transpose(2, 0, 1).copy()) / 127.5 - 1.0,
+                "label": torch.tensor(int(self.labels[index]))}
+
+
+def epoch_batches(n: int, batch_size: int, *, seed: int, epoch: int, rank: int = 0, world: int = 1) -> list[list[int]]:
+    """This rank's batches for one epoch: a seeded shuffle, split evenly across ranks."""
+    order = np.random.default_rng([seed, epoch, 7919]).permutation(n)
+    per_rank = max(1, n // world)
+    mine = order[rank * per_rank : (rank + 1) * per_rank] if n >= world else order[:1]
+    return [mine[i : i + batch_size].tolist() for i in range(0, len(mine), batch_size)]
+
+
+def collate(items: list[dict]) -> dict:
+    return {key: torch.stack([item[key] for item in items]) for key in items[0]}

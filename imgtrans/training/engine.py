@@ -1,0 +1,295 @@
+"""The one training loop: runs any recipe, checkpoints atomically, resumes
+exactly, and data-parallelises over torch.distributed processes.
+
+A recipe (from a family's plugin) owns networks, losses and the order of
+optimiser steps; it calls `update(name, loss)` for each step. The engine owns
+iteration, the learning-rate schedule, gradient averaging across processes,
+random state, checkpoints and events. It never prints: it emits events.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from imgtrans.training.data import collate, epoch_batches
+from imgtrans.training.runs import RunDir
+
+Event = Callable[..., None]
+
+
+@dataclass
+class Distributed:
+    """This process's place in a torch.distributed group (world 1 when alone)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @classmethod
+    def from_environment(cls, device_type: str) -> "Distributed":
+        """Join the group torchrun describes in the environment, if any."""
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world <= 1:
+            return cls()
+        if not dist.is_initialized():
+            dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
+        return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+
+    def average_gradients(self, parameters) -> None:
+        grads = [p.grad for p in parameters if p.grad is not None]
+        if not self.enabled or not grads:
+            return
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+    def broadcast(self, networks) -> None:
+        """Rank 0's parameters and buffers (batch-norm statistics) to all ranks."""
+        if not self.enabled:
+            return
+        for net in networks:
+            for tensor in [*net.parameters(), *net.buffers()]:
+                dist.broadcast(tensor.data, 0)
+
+
+def linear_decay(epochs: int, epochs_decay: int) -> Callable[[int], float]:
+    """The reference's rule: constant for `epochs`, then linearly to zero."""
+    return lambda epoch: 1.0 - max(0, epoch + 1 - epochs) / float(epochs_decay + 1)
+
+
+@dataclass
+class Updater:
+    """`update(name, loss)`: zero grads, backward, average across ranks, step."""
+
+    optimizers: dict[str, torch.optim.Optimizer]
+    distributed: Distributed
+    scaler: Any = None
+
+    def __call__(self, name: str, loss: torch.Tensor) -> None:
+        optimizer = self.optimizers[name]
+        optimizer.zero_grad(set_to_none=True)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(optimizer)
+            self.distributed.average_gradients(params)
+            self.scaler.step(optimizer)
+        else:
+            loss.backward()
+            self.distributed.average_gradients(params)
+            optimizer.step()
+
+
+@dataclass
+class Progress:
+    step: int = 0
+    epoch: int = 0
+    batch_index: int = 0  # batches of `epoch` already done
+    interrupted: bool = False
+    losses: dict[str, float] = field(default_factory=dict)
+
+
+def weights_digest(networks: dict[str, torch.nn.Module]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(networks):
+        for key, tensor in sorted(networks[name].state_dict().items()):
+            digest.update(key.encode())
+            digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+class Trainer:
+    def __init__(self, recipe, config, run_dir: RunDir, *, device: torch.device, distributed: Distributed,
+                 amp: bool = False, on_event: Event = lambda kind, **data: None):
+        self.recipe, self.config, self.run_dir = recipe, config, run_dir
+        self.device, self.distributed, self.on_event = device, distributed, on_event
+        self.optimizers = recipe.optimizers
+        rule = linear_decay(config.epochs, config.epochs_decay)
+        self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, rule) for name, opt in self.optimizers.items()}
+        self.scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
+        self.update = Updater(self.optimizers, distributed, self.scaler)
+        self.progress = Progress()
+
+    # -- checkpoints -------------------------------------------------------
+    def save_checkpoint(self) -> None:
+        if not self.distributed.is_main:
+            return
+        p = self.progress
+        state = {
+            "step": p.step,
+            "epoch": p.epoch,
+            "batch_index": p.batch_index,
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items()},
+            "recipe": self.recipe.extra_state(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "scaler": self.scaler.state_dict() if self.scaler is not None else {},
+        }
+        self.run_dir.save_checkpoint(p.step, self.recipe.networks, state)
+        self.run_dir.plot_losses()
+        self.on_event("checkpoint", step=p.step)
+
+    def load_checkpoint(self) -> None:
+        tensors, state = self.run_dir.load_checkpoint()
+        for name, net in self.recipe.networks.items():
+            prefix = name + "."
+            net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)
+        for name, opt in self.optimizers.items():
+            opt.load_state_dict(state["optimizers"][name])
+        for name, scheduler in self.schedulers.items():
+            scheduler.load_state_dict(state["schedulers"][name])
+        self.recipe.load_extra_state(state["recipe"])
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        if self.scaler is not None and state["scaler"]:
+            self.scaler.load_state_dict(state["scaler"])
+        self.progress = Progress(step=state["step"], epoch=state["epoch"], batch_index=state["batch_index"])
+
+    # -- the loop ------------------------------------------------------------
+    def sample(self, batch) -> None:
+        if not self.distributed.is_main:
+            return
+        # Sampling must not change training: keep the RNG and the networks'
+        # buffers (batch-norm running statistics) as they were.
+        buffers = [(b, b.detach().clone()) for net in self.recipe.networks.values() for b in net.buffers()]
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            grid = self.recipe.sample_grid(batch)
+        for buffer, saved in buffers:
+            buffer.data.copy_(saved)
+        path = self.run_dir.save_sample(self.progress.step, grid)
+        self.on_event("sample", step=self.progress.step, path=str(path))
+
+    @contextlib.contextmanager
+    def _catch_interrupt(self):
+        """First Ctrl-C: finish the step, save, stop. Second: stop at once."""
+        if self.distributed.enabled or not _in_main_thread():
+            yield
+            return
+
+        def handler(signum, frame):
+            if self.progress.interrupted:
+                raise KeyboardInterrupt
+            self.progress.interrupted = True
+            self.on_event("interrupt")
+
+        previous = signal.signal(signal.SIGINT, handler)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    def fit(self, dataset, *, resume: bool = False) -> dict:
+        config = self.config
+        if resume:
+            self.load_checkpoint()
+        else:
+            self.distributed.broadcast(self.recipe.networks.values())
+        p = self.progress
+        total_epochs = config.epochs + config.epochs_decay
+        steps_per_epoch = len(epoch_batches(len(dataset), config.batch_size, seed=config.seed, epoch=0,
+                                            rank=self.distributed.rank, world=self.distributed.world))
+        total_steps = total_epochs * steps_per_epoch
+        if config.max_steps:
+            total_steps = min(total_steps, config.max_steps)
+        self.on_event("start", total_steps=total_steps, step=p.step, steps_per_epoch=steps_per_epoch,
+                      examples=len(dataset), world=self.distributed.world)
+        sample_batch = collate([dataset[i] for i in range(min(len(dataset), 4))])
+        sample_batch = {k: v.to(self.device) for k, v in sample_batch.items()}
+        start = time.perf_counter()
+        last_saved = p.step
+        with self._catch_interrupt():
+            while p.epoch < total_epochs and p.step < total_steps and not p.interrupted:
+                dataset.epoch = p.epoch
+                batches = epoch_batches(len(dataset), config.batch_size, seed=config.seed, epoch=p.epoch,
+                                        rank=self.distributed.rank, world=self.distributed.world)
+                while p.batch_index < len(batches) and p.step < total_steps and not p.interrupted:
+                    batch = collate([dataset[i] for i in batches[p.batch_index]])
+                    batch = {k: v.to(self.device) for k, v in batch.items()}
+                    autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
+                    with autocast:
+                        p.losses = self.recipe.train_step(batch, self.update)
+                    if self.scaler is not None:
+                        self.scaler.update()
+                    self._sync_buffers()
+                    p.step += 1
+                    p.batch_index += 1
+                    if self.distributed.is_main:
+                        self.run_dir.log_losses({"step": p.step, "epoch": p.epoch + 1, "time": round(time.perf_counter() - start, 3),
+                                                 "lr": self._lr(), **p.losses})
+                    self.on_event("step", step=p.step, epoch=p.epoch + 1, losses=p.losses)
+                    if p.step % config.sample_every == 0:
+                        self.sample(sample_batch)
+                    if p.step % config.save_every == 0:
+                        self.save_checkpoint()
+                        last_saved = p.step
+                if p.batch_index >= len(batches):
+                    for scheduler in self.schedulers.values():
+                        scheduler.step()
+                    p.epoch += 1
+                    p.batch_index = 0
+                    self.on_event("epoch", epoch=p.epoch, lr=self._lr())
+        if p.step != last_saved or p.interrupted or not self.run_dir.has_checkpoint():
+            self.save_checkpoint()
+        summary = {"step": p.step, "epoch": p.epoch, "interrupted": p.interrupted, "losses": p.losses,
+                   "seconds": round(time.perf_counter() - start, 2), "world_size": self.distributed.world}
+        if self.distributed.enabled:
+            summary["ranks_identical"] = self._ranks_identical()
+        if self.distributed.is_main:
+            self.sample(sample_batch)
+            self.run_dir.write_summary(summary)
+        return summary
+
+    def _sync_buffers(self) -> None:
+        """Batch-norm statistics follow rank 0 (as DDP's broadcast_buffers does)."""
+        if self.distributed.enabled:
+            for net in self.recipe.networks.values():
+                for buffer in net.buffers():
+                    dist.broadcast(buffer.data, 0)
+
+    def _lr(self) -> float:
+        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+
+    def _ranks_identical(self) -> bool:
+        digest = weights_digest(self.recipe.networks)
+        gathered: list[Any] = [None] * self.distributed.world
+        dist.all_gather_object(gathered, digest)
+        return len(set(gathered)) == 1
+
+
+def _in_main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def seed_everything(seed: int) -> None:
+    """Same initial weights on every rank and in every resumed process."""
+    import random
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)

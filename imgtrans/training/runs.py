@@ -1,0 +1,109 @@
+"""The run folder: everything one training run writes, and how to read it back.
+
+runs/NAME/
+  config.toml              resolved recipe (plugin, data path, every option)
+  checkpoints/             step-N.safetensors (all networks) + step-N.state.pt
+                           (optimisers, schedules, replay buffer, RNG; tensors and
+                           plain values only, read with weights_only=True);
+                           latest.json names the newest complete pair
+  losses.jsonl, losses.png one line per step; the curve redrawn at checkpoints
+  samples/step-N.png       sample grids
+  summary.json             written at the end
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from imgtrans import weights as wfile
+from imgtrans.imageio import encode, set_default_mode, write_atomic
+
+KEEP_CHECKPOINTS = 2
+
+
+class RunDir:
+    def __init__(self, path: Path):
+        self.path = path
+        self.checkpoints = path / "checkpoints"
+        self.samples = path / "samples"
+        self.losses = path / "losses.jsonl"
+
+    def create(self, config_toml: str) -> None:
+        self.checkpoints.mkdir(parents=True, exist_ok=True)
+        self.samples.mkdir(exist_ok=True)
+        self._write_text(self.path / "config.toml", config_toml)
+
+    def _write_text(self, path: Path, text: str) -> None:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        set_default_mode(tmp)
+        os.replace(tmp, path)
+
+    # -- checkpoints ---------------------------------------------------------
+    def save_checkpoint(self, step: int, networks: dict, state: dict[str, Any]) -> None:
+        import torch
+
+        stem = f"step-{step:08d}"
+        tensors = {f"{name}.{key}": value for name, net in networks.items() for key, value in net.state_dict().items()}
+        wfile.save(self.checkpoints / f"{stem}.safetensors", tensors, {"imgtrans.step": str(step)})
+        fd, tmp = tempfile.mkstemp(prefix=f".{stem}.", suffix=".part", dir=self.checkpoints)
+        os.close(fd)
+        torch.save(state, tmp)
+        os.replace(tmp, self.checkpoints / f"{stem}.state.pt")
+        self._write_text(self.checkpoints / "latest.json", json.dumps({"step": step, "stem": stem}))
+        for old in sorted(self.checkpoints.glob("step-*.safetensors"))[:-KEEP_CHECKPOINTS]:
+            old.unlink(missing_ok=True)
+            (self.checkpoints / old.name.replace(".safetensors", ".state.pt")).unlink(missing_ok=True)
+
+    def has_checkpoint(self) -> bool:
+        return (self.checkpoints / "latest.json").is_file()
+
+    def latest_stem(self) -> str:
+        try:
+            return json.loads((self.checkpoints / "latest.json").read_text())["stem"]
+        except (OSError, ValueError, KeyError):
+            raise FileNotFoundError(f"{self.path}: no checkpoint to resume from") from None
+
+    def load_checkpoint(self) -> tuple[dict, dict]:
+        import torch
+        from safetensors.torch import load_file
+
+        stem = self.latest_stem()
+        tensors = load_file(str(self.checkpoints / f"{stem}.safetensors"))
+        state = torch.load(self.checkpoints / f"{stem}.state.pt", map_location="cpu", weights_only=True)
+        return tensors, state
+
+    def load_networks(self) -> dict:
+        from safetensors.torch import load_file
+
+        return load_file(str(self.checkpoints / f"{self.latest_stem()}.safetensors"))
+
+    # -- logs and pictures -----------------------------------------------------
+    def log_losses(self, record: dict) -> None:
+        with open(self.losses, "a") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def read_losses(self) -> list[dict]:
+        if not self.losses.is_file():
+            return []
+        return [json.loads(line) for line in self.losses.read_text().splitlines() if line.strip()]
+
+    def plot_losses(self) -> None:
+        from imgtrans.training.plot import loss_curves
+
+        records = self.read_losses()
+        if records:
+            write_atomic(self.path / "losses.png", encode(loss_curves(records), None, "png"), overwrite=True)
+
+    def save_sample(self, step: int, grid) -> Path:
+        path = self.samples / f"step-{step:08d}.png"
+        write_atomic(path, encode(grid, None, "png"), overwrite=True)
+        return path
+
+    def write_summary(self, summary: dict) -> None:
+        self._write_text(self.path / "summary.json", json.dumps(summary, indent=2))

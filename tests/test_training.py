@@ -1,0 +1,248 @@
+"""`imgtrans train` / `export`: the three recipes on tiny generated datasets,
+exact resume after SIGKILL, Ctrl-C, two gloo processes, refusals."""
+
+import gzip
+import json
+import os
+import signal
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file
+
+from imgtrans import store
+
+TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
+                 "--load-size", "36", "--crop-size", "32", "--save-every", "4", "--sample-every", "4"]
+
+
+def smooth_image(rng, size):
+    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC))
+
+
+@pytest.fixture
+def unaligned(tmp_path):
+    rng = np.random.default_rng(0)
+    for domain in ("trainA", "trainB"):
+        (tmp_path / "uns" / domain).mkdir(parents=True)
+        for i in range(4):
+            image = smooth_image(rng, 40)
+            Image.fromarray(image if domain == "trainA" else 255 - image).save(tmp_path / "uns" / domain / f"{i}.png")
+    return tmp_path / "uns"
+
+
+def write_inversion_pairs(folder: Path, n=8, size=128, side_by_side=True, seed=1):
+    rng = np.random.default_rng(seed)
+    for i in range(n):
+        a = smooth_image(rng, size)
+        if side_by_side:
+            (folder / "train").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(np.concatenate([a, 255 - a], 1)).save(folder / "train" / f"{i}.png")
+        else:
+            (folder / "A").mkdir(parents=True, exist_ok=True)
+            (folder / "B").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(a).save(folder / "A" / f"{i}.png")
+            Image.fromarray(255 - a).save(folder / "B" / f"{i}.jpg")
+    return folder
+
+
+def losses(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "losses.jsonl").read_text().splitlines()]
+
+
+def test_cyclegan_run_folder_export_and_run(cli, unaligned, tmp_path):
+    result = cli("train", *TINY_CYCLEGAN, "--data", unaligned, "--name", "h2z", "--epochs", "1", "--epochs-decay", "1")
+    assert result.exit_code == 0, result.stderr
+    run = tmp_path / "runs" / "h2z"
+    assert (run / "config.toml").is_file() and (run / "losses.png").is_file() and (run / "summary.json").is_file()
+    records = losses(run)
+    assert [r["step"] for r in records] == list(range(1, 9))
+    assert {"G_A", "G_B", "cycle_A", "cycle_B", "idt_A", "idt_B", "D_A", "D_B", "lr"} <= set(records[0])
+    assert records[0]["lr"] == pytest.approx(2e-4) and records[-1]["lr"] == pytest.approx(1e-4)  # linear decay
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["step-00000004.png", "step-00000008.png"]
+    latest = json.loads((run / "checkpoints" / "latest.json").read_text())
+    state = torch.load(run / "checkpoints" / f"{latest['stem']}.state.pt", weights_only=True)
+    assert state["step"] == 8 and len(state["recipe"]["pool_A"]["images"]) == 8
+    assert set(k.split(".")[0] for k in load_file(run / "checkpoints" / f"{latest['stem']}.safetensors")) == {"G_A", "G_B", "D_A", "D_B"}
+
+    listed = cli("models", "--json").stdout
+    assert '"name": "h2z"' in listed and '"name": "h2z-reverse"' in listed
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "x.png")
+    for model in ("h2z", "h2z-reverse"):
+        ran = cli("run", model, tmp_path / "x.png", "-o", tmp_path / model)
+        assert ran.exit_code == 0, ran.stderr
+        assert Image.open(tmp_path / model / "x.png").size == (30, 20)
+
+    again = cli("train", *TINY_CYCLEGAN, "--data", unaligned, "--name", "h2z")
+    assert again.exit_code == 2 and "--resume" in again.stderr
+    exported = cli("export", run, "--name", "zebra", "--reverse-name", "horse")
+    assert exported.exit_code == 0, exported.stderr
+    assert store.cached_path("zebra").is_file() and store.cached_path("horse").is_file()
+
+
+def test_pix2pix_learns_inversion(cli, tmp_path):
+    data = write_inversion_pairs(tmp_path / "inv")
+    result = cli("train", "--plugin", "pix2pix", "--data", data, "--name", "inv", "--ngf", "8", "--ndf", "8",
+                 "--netG", "unet_128", "--load-size", "128", "--crop-size", "128", "--epochs", "5", "--epochs-decay", "0",
+                 "--lr", "0.001", "--sample-every", "100", "--save-every", "100")
+    assert result.exit_code == 0, result.stderr
+    l1 = [r["G_L1"] for r in losses(tmp_path / "runs" / "inv")]
+    assert len(l1) == 40
+    assert np.mean(l1[-5:]) < 0.7 * np.mean(l1[:5])
+
+    # the exported model inverts a new picture far better than doing nothing
+    picture = smooth_image(np.random.default_rng(99), 128)
+    Image.fromarray(picture).save(tmp_path / "new.png")
+    assert cli("run", "inv", tmp_path / "new.png", "-o", tmp_path / "out", "--seed", "0").exit_code == 0
+    output = np.asarray(Image.open(tmp_path / "out" / "new.png"), float)
+    target = 255.0 - picture
+    assert np.abs(output - target).mean() < 0.5 * np.abs(picture - target).mean()
+
+
+def test_pix2pix_a_b_folders_and_direction(cli, tmp_path):
+    data = write_inversion_pairs(tmp_path / "ab", n=3, side_by_side=False)
+    result = cli("train", "--plugin", "pix2pix", "--data", data, "--name", "ab", "--ngf", "8", "--ndf", "8",
+                 "--netG", "unet_128", "--crop-size", "128", "--load-size", "128", "--max-steps", "2", "--direction", "BtoA")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "ab" / "summary.json").read_text())["step"] == 2
+
+
+def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray):
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">HBBIII", 0, 8, 3, *images.shape) + images.tobytes())
+    with open(folder / "train-labels-idx1-ubyte", "wb") as fh:
+        fh.write(struct.pack(">HBBI", 0, 8, 1, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+@pytest.mark.parametrize("layout", ["folders", "idx"])
+def test_cgan_layouts_then_sample(cli, tmp_path, layout):
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    labels = np.arange(30) % 3
+    if layout == "idx":
+        write_idx(tmp_path / "digits", images, labels)
+    else:
+        for index, (image, label) in enumerate(zip(images, labels)):
+            (tmp_path / "digits" / f"class{label}").mkdir(parents=True, exist_ok=True)
+            Image.fromarray(image).save(tmp_path / "digits" / f"class{label}" / f"{index}.png")
+    result = cli("train", "--plugin", "cgan", "--data", tmp_path / "digits", "--name", "d", "--ngf", "8", "--ndf", "8",
+                 "--batch-size", "8", "--epochs", "2", "--sample-every", "4")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads((tmp_path / "runs" / "d" / "summary.json").read_text())["step"] == 8  # 4 batches x 2 epochs
+    label = "class2" if layout == "folders" else "2"
+    sampled = cli("sample", "d", "--label", label, "-n", "3", "-o", tmp_path / "s.png")
+    assert sampled.exit_code == 0, sampled.stderr
+    assert Image.open(tmp_path / "s.png").size == (2 + 3 * 30, 2 + 30)
+    wrong = cli("train", "--plugin", "cgan", "--data", tmp_path / "digits", "--name", "d2", "--classes", "10")
+    assert wrong.exit_code == 2 and "3 classes" in wrong.stderr
+
+
+def train_process(args, cwd, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "imgtrans", "train", *args], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def wait_for_checkpoint(run: Path, process, minimum: int, timeout=120):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        latest = run / "checkpoints" / "latest.json"
+        if latest.is_file() and json.loads(latest.read_text())["step"] >= minimum:
+            return
+        assert process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    pytest.fail("no checkpoint appeared")
+
+
+def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
+    args = [*TINY_CYCLEGAN, "--data", str(unaligned), "--epochs", "3", "--epochs-decay", "3", "--save-every", "3"]
+    assert cli("train", *args, "--name", "whole").exit_code == 0
+
+    process = train_process([*args, "--name", "killed"], tmp_path, env=dict(os.environ))
+    wait_for_checkpoint(tmp_path / "runs" / "killed", process, minimum=6)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    steps_done = len(losses(tmp_path / "runs" / "killed"))
+    assert steps_done < 24, "the run finished before it could be killed"
+
+    resumed = cli("train", "--resume", tmp_path / "runs" / "killed")
+    assert resumed.exit_code == 0, resumed.stderr
+    whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "step-00000024.safetensors")
+    again = load_file(tmp_path / "runs" / "killed" / "checkpoints" / "step-00000024.safetensors")
+    assert whole.keys() == again.keys()
+    for key in whole:
+        assert torch.allclose(whole[key].float(), again[key].float(), atol=1e-6, rtol=0), key
+
+
+def test_ctrl_c_saves_a_checkpoint_and_exits_130(unaligned, tmp_path):
+    args = [*TINY_CYCLEGAN, "--data", str(unaligned), "--epochs", "50", "--epochs-decay", "0", "--name", "stop"]
+    process = train_process(args, tmp_path, env=dict(os.environ))
+    run = tmp_path / "runs" / "stop"
+    wait_for_checkpoint(run, process, minimum=4)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130, stderr
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["interrupted"] is True and summary["step"] < 200
+    assert json.loads((run / "checkpoints" / "latest.json").read_text())["step"] == summary["step"]
+
+
+def test_two_gloo_processes_end_identical(unaligned, tmp_path):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+         "-m", "imgtrans", "train", *TINY_CYCLEGAN, "--data", str(unaligned), "--name", "ddp", "--epochs", "1", "--epochs-decay", "1"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads((tmp_path / "runs" / "ddp" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_identical"] is True
+    assert summary["step"] == 4  # 4 examples split over 2 ranks: 2 steps per epoch, 2 epochs
+    assert "2 processes" in result.stderr
+
+
+def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "half" / "trainA").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "half" / "trainA" / "a.png")
+    cases = [
+        (["--plugin", "cyclegan", "--data", tmp_path / "empty"], "trainA"),
+        (["--plugin", "cyclegan", "--data", tmp_path / "half"], "trainB"),
+        (["--plugin", "pix2pix", "--data", tmp_path / "empty"], "side-by-side"),
+        (["--plugin", "cgan", "--data", tmp_path / "empty"], "class"),
+        (["--plugin", "cyclegan", "--data", tmp_path / "missing"], "no such dataset"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--lambda-cycel", "5"], "unknown option 'lambda_cycel'"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--crop-size", "300"], "larger than load_size"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--gan-mode", "wgan"], "gan_mode"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--input-nc", "1"], "identity loss"),
+        (["--plugin", "pix2pix", "--data", unaligned, "--netG", "unet_128", "--crop-size", "64", "--load-size", "64"], "multiple of 128"),
+        (["--plugin", "stylegan", "--data", unaligned], "unknown model family"),
+        (["--data", unaligned], "--plugin is required"),
+    ]
+    for args, message in cases:
+        result = cli("train", *args, "--name", "x")
+        assert result.exit_code == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists()
+
+
+def test_print_config_round_trips_through_config(cli, tmp_path, unaligned):
+    printed = cli("train", "--plugin", "cyclegan", "--print-config", "--lambda-cycle", "5", "--no-flip")
+    assert printed.exit_code == 0
+    assert "lambda_cycle = 5.0" in printed.stdout and "flip = false" in printed.stdout and 'plugin = "cyclegan"' in printed.stdout
+    (tmp_path / "recipe.toml").write_text(printed.stdout)
+    again = cli("train", "--config", tmp_path / "recipe.toml", "--print-config", "--pool-size", "7")
+    assert again.exit_code == 0
+    assert again.stdout == printed.stdout.replace("pool_size = 50", "pool_size = 7")
+    (tmp_path / "bad.toml").write_text('plugin = "cyclegan"\nlambda_cycle = "lots"\n')
+    bad = cli("train", "--config", tmp_path / "bad.toml", "--print-config")
+    assert bad.exit_code == 2 and "lambda_cycle" in bad.stderr
