@@ -107,12 +107,19 @@ def test_pix2pix_learns_inversion(cli, tmp_path):
     assert np.abs(output - target).mean() < 0.5 * np.abs(picture - target).mean()
 
 
-def test_pix2pix_a_b_folders_and_direction(cli, tmp_path):
+@pytest.mark.parametrize("preprocess", ["scale_width", "none"])
+def test_pix2pix_a_b_folders_grayscale_direction(cli, tmp_path, preprocess):
     data = write_inversion_pairs(tmp_path / "ab", n=3, side_by_side=False)
     result = cli("train", "--plugin", "pix2pix", "--data", data, "--name", "ab", "--ngf", "8", "--ndf", "8",
-                 "--netG", "unet_128", "--crop-size", "128", "--load-size", "128", "--max-steps", "2", "--direction", "BtoA")
+                 "--netG", "unet_128", "--crop-size", "128", "--load-size", "128", "--max-steps", "2",
+                 "--direction", "BtoA", "--input-nc", "1", "--output-nc", "1", "--preprocess", preprocess)
     assert result.exit_code == 0, result.stderr
     assert json.loads((tmp_path / "runs" / "ab" / "summary.json").read_text())["step"] == 2
+    Image.fromarray(np.zeros((20, 30, 3), np.uint8)).save(tmp_path / "rgb.png")
+    ran = cli("run", "ab", tmp_path / "rgb.png", "-o", tmp_path / "out")
+    assert ran.exit_code == 0, ran.stderr
+    with Image.open(tmp_path / "out" / "rgb.png") as image:
+        assert image.mode == "L" and image.size == (30, 20)
 
 
 def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray):
@@ -213,12 +220,17 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
     (tmp_path / "empty").mkdir()
     (tmp_path / "half" / "trainA").mkdir(parents=True)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "half" / "trainA" / "a.png")
+    (tmp_path / "bad" / "trainA").mkdir(parents=True)
+    (tmp_path / "bad" / "trainB").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "bad" / "trainA" / "a.png")
+    (tmp_path / "bad" / "trainB" / "b.jpg").write_text("not a picture")
     cases = [
         (["--plugin", "cyclegan", "--data", tmp_path / "empty"], "trainA"),
         (["--plugin", "cyclegan", "--data", tmp_path / "half"], "trainB"),
         (["--plugin", "pix2pix", "--data", tmp_path / "empty"], "side-by-side"),
         (["--plugin", "cgan", "--data", tmp_path / "empty"], "class"),
         (["--plugin", "cyclegan", "--data", tmp_path / "missing"], "no such dataset"),
+        (["--plugin", "cyclegan", "--data", tmp_path / "bad"], "b.jpg: not a readable image"),
         (["--plugin", "cyclegan", "--data", unaligned, "--lambda-cycel", "5"], "unknown option 'lambda_cycel'"),
         (["--plugin", "cyclegan", "--data", unaligned, "--crop-size", "300"], "larger than load_size"),
         (["--plugin", "cyclegan", "--data", unaligned, "--gan-mode", "wgan"], "gan_mode"),

@@ -163,7 +163,7 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
     trainer = Trainer(recipe, config, run, device=chosen, distributed=distributed, amp=amp, on_event=reporter)
     try:
         summary = trainer.fit(dataset, resume=resume)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ConfigError) as exc:  # no checkpoint; an image that fails to decode
         app_state.fail(str(exc))
     finally:
         reporter.close()

@@ -77,7 +77,17 @@ class Transform:
 
 
 def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    """Image files under `folder`, each checked to open (header only, cheap):
+    an unreadable file is refused before training starts, not in the middle."""
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    for path in files:
+        try:
+            with Image.open(path) as image:
+                image.size
+        except (OSError, SyntaxError, ValueError) as exc:
+            reason = "empty file" if path.stat().st_size == 0 else f"not a readable image ({type(exc).__name__})"
+            raise DatasetError(f"{path}: {reason}") from None
+    return files
 
 
 def open_image(path: Path) -> Image.Image:

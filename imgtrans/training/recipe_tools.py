@@ -15,6 +15,17 @@ from imgtrans.spec import Family, Preprocess
 from imgtrans.training.data import Transform
 
 
+class Recipe:
+    """Defaults for the optional parts of a recipe: no state beyond the
+    networks and optimisers (CycleGAN overrides these for its replay buffers)."""
+
+    def extra_state(self) -> dict:
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
+
+
 @dataclass
 class Export:
     """A generator to publish after training."""

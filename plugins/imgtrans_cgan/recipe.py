@@ -13,7 +13,7 @@ from imgtrans.training.config import ConfigError
 from imgtrans.training.data import LabelledDataset
 
 
-class CGANRecipe:
+class CGANRecipe(tools.Recipe):
     def __init__(self, config, family, device):
         self.config, self.family, self.device = config, family, device
         self.labels: tuple[str, ...] = ()
@@ -63,12 +63,6 @@ class CGANRecipe:
         g.train(was_training)
         per_class = images.view(len(self.labels), 8, *images.shape[1:])
         return tools.grid([[row] for row in per_class])
-
-    def extra_state(self) -> dict:
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
 
     def exports(self) -> list[tools.Export]:
         c = self.config

@@ -16,7 +16,7 @@ from imgtrans.training.data import UnalignedDataset
 from imgtrans.training.losses import GANLoss, ImagePool, set_requires_grad
 
 
-class CycleGANRecipe:
+class CycleGANRecipe(tools.Recipe):
     def __init__(self, config, family, device):
         self.config, self.device = config, device
         self.arch = tools.architecture(family, config)

@@ -14,7 +14,7 @@ from imgtrans.training.data import AlignedDataset
 from imgtrans.training.losses import GANLoss, set_requires_grad
 
 
-class Pix2PixRecipe:
+class Pix2PixRecipe(tools.Recipe):
     def __init__(self, config, family, device):
         self.config, self.device = config, device
         self.arch = tools.architecture(family, config)
@@ -49,12 +49,6 @@ class Pix2PixRecipe:
     def sample_grid(self, batch):
         """Rows: input / output / target (the generator in its test-time mode)."""
         return tools.grid([[batch["A"]], [self.networks["G"](batch["A"])], [batch["B"]]])
-
-    def extra_state(self) -> dict:
-        return {}
-
-    def load_extra_state(self, state: dict) -> None:
-        pass
 
     def exports(self) -> list[tools.Export]:
         c = self.config
