@@ -35,23 +35,29 @@ class PluginManager(pluggy.PluginManager):
         super().__init__("imgtrans")
         self.add_hookspecs(hookspecs)
         self.failures: list[PluginFailure] = []
-        self.versions: dict[str, tuple[str, str]] = {}
+        self.entry_points: dict[str, importlib.metadata.EntryPoint] = {}
 
     def load_entry_points(self) -> None:
         for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
             if self.get_plugin(ep.name) is not None or self.is_blocked(ep.name):
                 continue
-            dist_name = ep.dist.name if ep.dist else "?"
-            dist_version = ep.dist.version if ep.dist else "?"
             try:
                 plugin = ep.load()
                 self.register(plugin, name=ep.name)
             except Exception as exc:  # any import-time failure of a plugin
-                self.failures.append(
-                    PluginFailure(ep.name, dist_name, dist_version, f"{type(exc).__name__}: {exc}")
-                )
+                self.failures.append(PluginFailure(ep.name, *distribution(ep), f"{type(exc).__name__}: {exc}"))
                 continue
-            self.versions[ep.name] = (dist_name, dist_version)
+            self.entry_points[ep.name] = ep
+
+    def distribution(self, name: str) -> tuple[str, str]:
+        """(package, version) of a loaded plugin; read only when asked, since
+        parsing package metadata costs start-up time."""
+        ep = self.entry_points.get(name)
+        return distribution(ep) if ep is not None else ("", "")
+
+
+def distribution(ep: importlib.metadata.EntryPoint) -> tuple[str, str]:
+    return (ep.dist.name, ep.dist.version) if ep.dist else ("?", "?")
 
 
 def make_plugin_manager(*, autoload: bool | None = None, plugins: tuple = ()) -> PluginManager:
@@ -71,7 +77,8 @@ def describe_plugins(pm: PluginManager) -> list[dict]:
     """Name, version, implemented hooks and load errors, for ``imgtrans plugins``."""
     rows = []
     for name, plugin in sorted(pm.list_name_plugin(), key=lambda item: item[0]):
-        dist, version = pm.versions.get(name, (getattr(plugin, "__name__", name), ""))
+        dist, version = pm.distribution(name)
+        dist = dist or getattr(plugin, "__name__", name)
         hooks = sorted(impl.name for impl in pm.get_hookcallers(plugin) or [])
         rows.append({"name": name, "package": dist, "version": version, "hooks": hooks, "error": None})
     for failure in pm.failures:
