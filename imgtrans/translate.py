@@ -22,7 +22,6 @@ class InferenceOptions:
     eval_mode: bool = False  # use stored running statistics, no dropout
     dropout: bool = True  # pix2pix's test-time noise
     seed: int | None = None  # reproducible dropout masks
-    load_size: int | None = None  # resize the shorter side first
     mean: float = 0.5
     std: float = 0.5
 

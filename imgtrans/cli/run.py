@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
 
         preprocess = spec.preprocess
         options = InferenceOptions(
-            eval_mode=eval_mode, dropout=not no_dropout, seed=seed, load_size=load_size, mean=preprocess.mean, std=preprocess.std
+            eval_mode=eval_mode, dropout=not no_dropout, seed=seed, mean=preprocess.mean, std=preprocess.std
         )
         translator = Translator(
             loaded.generator,

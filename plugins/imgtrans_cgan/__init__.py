@@ -60,3 +60,11 @@ FAMILY = Family(
 @hookimpl
 def register_families(register):
     register(FAMILY)
+
+
+@hookimpl
+def register_models(register):
+    from .catalogue import catalogue
+
+    for spec in catalogue():
+        register(spec)
