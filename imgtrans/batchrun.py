@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from imgtrans import imageio
+from imgtrans.files import write_atomic
 from imgtrans.inputs import Job, Result
 
 
@@ -74,7 +75,7 @@ def translate_files(
     def write(decoded: _Decoded, pixels: np.ndarray, compute_ms: float) -> Result:
         start = time.perf_counter()
         try:
-            imageio.write_atomic(decoded.job.output, imageio.encode(pixels, decoded.picture.alpha, ext), overwrite=overwrite)
+            write_atomic(decoded.job.output, imageio.encode(pixels, decoded.picture.alpha, ext), overwrite=overwrite)
         except FileExistsError:
             return Result(str(decoded.job.item.path), str(decoded.job.output), "skipped", 0.0, "output exists")
         except OSError as exc:

@@ -1,4 +1,4 @@
-"""Image decoding and encoding with Pillow, and atomic file writes.
+"""Image decoding and encoding with Pillow.
 
 Every decoding failure becomes an `ImageError` whose message is the reason a
 user can act on; the caller adds the file name.
@@ -7,11 +7,8 @@ user can act on; the caller adds the file name.
 from __future__ import annotations
 
 import io
-import os
-import tempfile
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -101,31 +98,3 @@ def encode(pixels: np.ndarray, alpha: np.ndarray | None, ext: str) -> bytes:
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
-
-
-def set_default_mode(path: str | Path) -> None:
-    """mkstemp creates files readable by the owner only; give them the mode a
-    plain open() would (0666 less the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
-def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write to a temporary file beside `path`, then move it into place.
-
-    Without `overwrite` the final step is a hard link, which fails if `path`
-    appeared meanwhile: an existing file is never clobbered.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        set_default_mode(tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)

@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from imgtrans import imageio
+from imgtrans.files import write_atomic
 
 
 @torch.inference_mode()
@@ -38,7 +39,7 @@ def grid(images: np.ndarray, pad: int = 2) -> np.ndarray:
 
 
 def save_grid(images: np.ndarray, path: Path, *, overwrite: bool) -> Path:
-    imageio.write_atomic(path, imageio.encode(grid(images), None, "png"), overwrite=overwrite)
+    write_atomic(path, imageio.encode(grid(images), None, "png"), overwrite=overwrite)
     return path
 
 
@@ -48,6 +49,6 @@ def save_separate(images: np.ndarray, labels: list[int], names, folder: Path, *,
         tag = names[label] if names else str(label)
         for k, image in enumerate(row):
             path = folder / f"{tag}-{k:03d}.png"
-            imageio.write_atomic(path, imageio.encode(image, None, "png"), overwrite=overwrite)
+            write_atomic(path, imageio.encode(image, None, "png"), overwrite=overwrite)
             written.append(path)
     return written

@@ -151,7 +151,7 @@ def save(path: Path, tensors: Mapping[str, Any], metadata: Mapping[str, str]) ->
     """Write atomically: a temporary file in the same folder, then rename."""
     from safetensors.torch import save_file
 
-    from imgtrans.imageio import set_default_mode
+    from imgtrans.files import set_default_mode
 
     path.parent.mkdir(parents=True, exist_ok=True)
     contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}

@@ -57,22 +57,22 @@ def make_checkpoint(path: Path, family: str, seed: int = 0, **options) -> dict:
     return state
 
 
+def import_tiny(cli, folder: Path, family: str, name: str, netG: str) -> str:
+    """A random-weights reference checkpoint at width 8, imported as `name`."""
+    make_checkpoint(folder / f"{name}.pth", family, netG=netG, ngf=8)
+    result = cli("weights", "import", folder / f"{name}.pth", "--name", name, "--plugin", family, "--netG", netG, "--ngf", "8")
+    assert result.exit_code == 0, result.stderr
+    return name
+
+
 @pytest.fixture
 def tiny_cyclegan(cli, tmp_path):
-    make_checkpoint(tmp_path / "g.pth", "cyclegan", netG="resnet_6blocks", ngf=8)
-    result = cli("weights", "import", tmp_path / "g.pth", "--name", "tiny", "--plugin", "cyclegan",
-                 "--netG", "resnet_6blocks", "--ngf", "8")
-    assert result.exit_code == 0, result.stderr
-    return "tiny"
+    return import_tiny(cli, tmp_path, "cyclegan", "tiny", "resnet_6blocks")
 
 
 @pytest.fixture
 def tiny_pix2pix(cli, tmp_path):
-    make_checkpoint(tmp_path / "p.pth", "pix2pix", netG="unet_128", ngf=8)
-    result = cli("weights", "import", tmp_path / "p.pth", "--name", "tinyp2p", "--plugin", "pix2pix",
-                 "--netG", "unet_128", "--ngf", "8")
-    assert result.exit_code == 0, result.stderr
-    return "tinyp2p"
+    return import_tiny(cli, tmp_path, "pix2pix", "tinyp2p", "unet_128")
 
 
 def random_image(path: Path, size=(53, 37), mode="RGB", seed=0, **save_options) -> Path:

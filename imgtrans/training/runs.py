@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from imgtrans import weights as wfile
-from imgtrans.imageio import encode, set_default_mode, write_atomic
+from imgtrans.files import write_atomic
+from imgtrans.imageio import encode
 
 KEEP_CHECKPOINTS = 2
 
@@ -35,14 +36,7 @@ class RunDir:
     def create(self, config_toml: str) -> None:
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         self.samples.mkdir(exist_ok=True)
-        self._write_text(self.path / "config.toml", config_toml)
-
-    def _write_text(self, path: Path, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        set_default_mode(tmp)
-        os.replace(tmp, path)
+        write_atomic(self.path / "config.toml", config_toml.encode(), overwrite=True)
 
     # -- checkpoints ---------------------------------------------------------
     def save_checkpoint(self, step: int, networks: dict, state: dict[str, Any]) -> None:
@@ -55,7 +49,7 @@ class RunDir:
         os.close(fd)
         torch.save(state, tmp)
         os.replace(tmp, self.checkpoints / f"{stem}.state.pt")
-        self._write_text(self.checkpoints / "latest.json", json.dumps({"step": step, "stem": stem}))
+        write_atomic(self.checkpoints / "latest.json", json.dumps({"step": step, "stem": stem}).encode(), overwrite=True)
         for old in sorted(self.checkpoints.glob("step-*.safetensors"))[:-KEEP_CHECKPOINTS]:
             old.unlink(missing_ok=True)
             (self.checkpoints / old.name.replace(".safetensors", ".state.pt")).unlink(missing_ok=True)
@@ -106,4 +100,4 @@ class RunDir:
         return path
 
     def write_summary(self, summary: dict) -> None:
-        self._write_text(self.path / "summary.json", json.dumps(summary, indent=2))
+        write_atomic(self.path / "summary.json", json.dumps(summary, indent=2).encode(), overwrite=True)
