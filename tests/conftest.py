@@ -3,6 +3,8 @@ and real image files made on the fly."""
 
 from __future__ import annotations
 
+import gzip
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,13 @@ def random_image(path: Path, size=(53, 37), mode="RGB", seed=0, **save_options) 
     path.parent.mkdir(parents=True, exist_ok=True)
     image.save(path, **save_options)
     return path
+
+
+def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray, *, gzip_labels: bool = True) -> None:
+    """MNIST-format PREFIX-images-idx3-ubyte.gz and PREFIX-labels-idx1-ubyte[.gz]."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with gzip.open(folder / f"{prefix}-images-idx3-ubyte.gz", "wb") as fh:
+        fh.write(struct.pack(">HBBIII", 0, 8, 3, *images.shape) + images.astype(np.uint8).tobytes())
+    labels_path = folder / f"{prefix}-labels-idx1-ubyte{'.gz' if gzip_labels else ''}"
+    with (gzip.open if gzip_labels else open)(labels_path, "wb") as fh:
+        fh.write(struct.pack(">HBBI", 0, 8, 1, len(labels)) + labels.astype(np.uint8).tobytes())

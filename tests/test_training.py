@@ -1,11 +1,9 @@
 """`imgtrans train` / `export`: the three recipes on tiny generated datasets,
 exact resume after SIGKILL, Ctrl-C, two gloo processes, refusals."""
 
-import gzip
 import json
 import os
 import signal
-import struct
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from conftest import write_idx
 from imgtrans import store
 
 TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
@@ -122,21 +121,13 @@ def test_pix2pix_a_b_folders_grayscale_direction(cli, tmp_path, preprocess):
         assert image.mode == "L" and image.size == (30, 20)
 
 
-def write_idx(folder: Path, images: np.ndarray, labels: np.ndarray):
-    folder.mkdir(parents=True, exist_ok=True)
-    with gzip.open(folder / "train-images-idx3-ubyte.gz", "wb") as fh:
-        fh.write(struct.pack(">HBBIII", 0, 8, 3, *images.shape) + images.tobytes())
-    with open(folder / "train-labels-idx1-ubyte", "wb") as fh:
-        fh.write(struct.pack(">HBBI", 0, 8, 1, len(labels)) + labels.astype(np.uint8).tobytes())
-
-
 @pytest.mark.parametrize("layout", ["folders", "idx"])
 def test_cgan_layouts_then_sample(cli, tmp_path, layout):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, (30, 28, 28), dtype=np.uint8)
     labels = np.arange(30) % 3
     if layout == "idx":
-        write_idx(tmp_path / "digits", images, labels)
+        write_idx(tmp_path / "digits", "train", images, labels, gzip_labels=False)
     else:
         for index, (image, label) in enumerate(zip(images, labels)):
             (tmp_path / "digits" / f"class{label}").mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ from imgtrans.training.config import ConfigError
 LAYOUTS = {
     "unaligned": "folders trainA/ and trainB/ of images (the CycleGAN datasets' layout)",
     "aligned": "train/ with side-by-side AB images (the pix2pix datasets' layout), or A/ and B/ with matching file names",
-    "labelled": "one sub-folder of images per class, or MNIST-format files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz]",
+    "labelled": "one sub-folder of images per class, or MNIST-format files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (class names, optional, in labels.txt)",
 }
 
 
@@ -178,27 +178,39 @@ def read_idx(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: not a readable IDX file ({exc})") from None
 
 
-def _find(root: Path, stem: str) -> Path | None:
+def find_idx(root: Path, stem: str) -> Path | None:
     for name in (stem, stem + ".gz"):
         if (root / name).is_file():
             return root / name
     return None
 
 
+def idx_class_names(root: Path, count: int) -> tuple[str, ...]:
+    """Names from labels.txt (one per line, in class order) beside IDX files;
+    the class indices themselves where there is none (MNIST)."""
+    path = root / "labels.txt"
+    if not path.is_file():
+        return tuple(str(i) for i in range(count))
+    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    if len(names) < count or len(set(names)) != len(names):
+        raise DatasetError(f"{path}: needs {count} distinct names, one per line (found {len(names)})")
+    return names[:count]
+
+
 class LabelledDataset:
-    """28x28 images with class indices; class names from folder names."""
+    """28x28 images with class indices; class names from folder names or labels.txt."""
 
     kind = "labelled"
 
     def __init__(self, root: Path, channels: int = 1, size: int = 28, limit_classes: int | None = None):
-        images_path, labels_path = _find(root, "train-images-idx3-ubyte"), _find(root, "train-labels-idx1-ubyte")
+        images_path, labels_path = find_idx(root, "train-images-idx3-ubyte"), find_idx(root, "train-labels-idx1-ubyte")
         if images_path and labels_path:
             images, labels = read_idx(images_path), read_idx(labels_path)
             if len(images) != len(labels):
                 raise DatasetError(f"{root}: {len(images)} images but {len(labels)} labels")
             self.images = [Image.fromarray(im) for im in images]
             self.labels = labels.astype(np.int64)
-            self.class_names = tuple(str(i) for i in range(int(self.labels.max()) + 1))
+            self.class_names = idx_class_names(root, int(self.labels.max()) + 1)
         else:
             classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
             classes = [c for c in classes if image_files(c)]

@@ -50,8 +50,27 @@ VINTAGE = ModelSpec(
 )
 
 
+FASHION_LICENSE = "MIT (data: Fashion-MNIST, Zalando Research, via Debian's dataset-fashion-mnist)"
+SMALL_GRAY = Preprocess(load_size=32, crop_size=32, resize="none", channels=1)
+SHOES_CONFIG = {"netG": "resnet_6blocks", "norm": "instance", "ngf": 16, "input_nc": 1, "output_nc": 1}
+TRAINED_HERE = [
+    ModelSpec(
+        name=name,
+        family="cyclegan",
+        summary=f"Fashion-MNIST {direction}, 32x32 grayscale (CycleGAN trained here, unpaired)",
+        direction=direction,
+        config=SHOES_CONFIG,
+        preprocess=SMALL_GRAY,
+        weights=WeightsSource(filename=f"{name}.safetensors"),
+        license=FASHION_LICENSE,
+        source="trained with imgtrans; see weights/sneaker2boot.md",
+    )
+    for name, direction in (("sneaker2boot", "sneaker -> ankle boot"), ("boot2sneaker", "ankle boot -> sneaker"))
+]
+
+
 def catalogue() -> list[ModelSpec]:
-    models = [VINTAGE]
+    models = [VINTAGE, *TRAINED_HERE]
     for name, direction in PUBLISHED.items():
         models.append(
             ModelSpec(

@@ -12,7 +12,7 @@ from imgtrans import Family, hookimpl
 
 from .hparams import Pix2PixTrainConfig
 
-GENERATORS = {"unet_256": 8, "unet_128": 7}
+GENERATORS = {"unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5}  # input side = 2**downs
 
 
 @dataclass(frozen=True)

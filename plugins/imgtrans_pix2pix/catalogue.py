@@ -23,8 +23,21 @@ PUBLISHED = {
 }
 
 
+EDGES2FASHION = ModelSpec(
+    name="edges2fashion",
+    family="pix2pix",
+    summary="Edge map -> Fashion-MNIST item, 32x32 grayscale (pix2pix trained here)",
+    direction="edge map -> item",
+    config={"netG": "unet_32", "norm": "instance", "use_dropout": True, "ngf": 32, "input_nc": 1, "output_nc": 1},
+    preprocess=Preprocess(load_size=32, crop_size=32, resize="none", channels=1),
+    weights=WeightsSource(filename="edges2fashion.safetensors"),
+    license="MIT (data: Fashion-MNIST, Zalando Research, via Debian's dataset-fashion-mnist)",
+    source="trained with imgtrans; see weights/edges2fashion.md",
+)
+
+
 def catalogue() -> list[ModelSpec]:
-    return [
+    return [EDGES2FASHION] + [
         ModelSpec(
             name=name,
             family="pix2pix",

@@ -1,0 +1,195 @@
+"""`imgtrans eval` (quality numbers for a model on a dataset's test split) and
+`imgtrans classifier train` (the reference classifier those numbers use)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from imgtrans.cli.common import AppState, print_json_line, print_table, state
+from imgtrans.cli.resolve import device_or_fail, find_spec, load_model, weights_path
+
+CLASSIFIERS = "classifiers"
+
+
+def classifier_files() -> list[Path]:
+    from imgtrans.store import home, shipped_dir
+
+    found = []
+    for folder in (home() / CLASSIFIERS, shipped_dir() / CLASSIFIERS):
+        if folder.is_dir():
+            found += sorted(folder.glob("*.safetensors"))
+    return found
+
+
+def find_classifier(app_state: AppState, name: str | None, labels: tuple[str, ...]):
+    """A path, a classifier's name, or (no name) the classifier whose labels match."""
+    from imgtrans.evaluation.classifier import load
+    from imgtrans.weights import WeightsError, read_info
+
+    if name is not None:
+        candidates = [Path(name)] if Path(name).is_file() else [p for p in classifier_files() if p.stem == name]
+        if not candidates:
+            known = ", ".join(p.stem for p in classifier_files()) or "none"
+            app_state.fail(f"no classifier {name!r} (a .safetensors path or one of: {known})")
+    else:
+        candidates = [p for p in classifier_files() if labels and read_info(p).labels == labels]
+        if not candidates:
+            return None
+    try:
+        return load(candidates[0])
+    except WeightsError as exc:
+        app_state.fail(str(exc))
+
+
+def fmt(value: float, digits: int = 3) -> str:
+    return f"{value:.{digits}f}"
+
+
+def show(result: dict) -> None:
+    """The figures as tables on stdout (--json gives them all)."""
+    kind = result["kind"]
+    print(f"{result['model']} ({kind}) on {result['data']}")
+    if "classifier" in result:
+        print(f"classifier {result['classifier']['name']}: real test accuracy {fmt(result['classifier']['test_accuracy'], 4)}")
+    if kind == "conditional":
+        print_table(["label", "acc gen", "acc real", "div gen", "div real", "pix div gen", "pix div real"],
+                    [[r["label"], fmt(r["accuracy_generated"]), fmt(r["accuracy_real"]), fmt(r["diversity_generated"], 2),
+                      fmt(r["diversity_real"], 2), fmt(r["pixel_diversity_generated"]), fmt(r["pixel_diversity_real"])]
+                     for r in result["per_class"]])
+        rows = [[name, fmt(result[key]["generated"]), fmt(result[key]["real_test"]), fmt(result[key]["ratio"])]
+                for name, key in (("accuracy", "accuracy"), ("diversity (features)", "diversity"), ("diversity (pixels)", "pixel_diversity"))]
+        print_table(["figure", "generated", "real test", "ratio"], rows)
+    elif kind == "paired":
+        print_table(["test pairs", "L1", "PSNR (dB)", "SSIM"],
+                    [[str(result["test_pairs"]), fmt(result["l1"], 4), fmt(result["psnr"], 2), fmt(result["ssim"], 4)]])
+    else:
+        print_table(["test images", "content L1"], [[str(result["test_images"]), fmt(result["content_l1"], 4)]])
+        if "target_share" in result:
+            share = result["target_share"]
+            print_table([f"classified {result['target']}", "share"],
+                        [["translated", fmt(share["translated"])], ["inputs", fmt(share["inputs"])],
+                         ["real target domain", fmt(share["real_target_domain"])]])
+    if "frechet" in result:
+        fd = result["frechet"]
+        print_table(["Frechet distance", "value"], [["generated vs real test", fmt(fd["generated_vs_test"], 2)]]
+                    + ([["real train vs real test (floor)", fmt(fd["train_vs_test"], 2)]] if "train_vs_test" in fd else []))
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("eval", rich_help_panel="Train models")
+    def eval_command(
+        ctx: typer.Context,
+        model: Annotated[str, typer.Argument(help="A model name (see `imgtrans models`).")],
+        data: Annotated[Path, typer.Option("--data", help="Dataset folder with a test split: t10k-* IDX files (conditional), test/ AB pairs (paired) or testA/ testB/ (unpaired).")],
+        classifier: Annotated[Optional[str], typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path [default: the one whose labels match a conditional model].")] = None,
+        target: Annotated[Optional[str], typer.Option(help="Unpaired: the classifier label that translations should get.")] = None,
+        direction: Annotated[str, typer.Option(help="AtoB or BtoA: which side of the test split is the input.")] = "AtoB",
+        n: Annotated[int, typer.Option("-n", min=2, help="Conditional: samples per class.")] = 100,
+        seed: Annotated[int, typer.Option(help="Seed for samples, dropout and subsets.")] = 0,
+        as_json: Annotated[bool, typer.Option("--json", help="Print every figure as one JSON object.")] = False,
+        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
+    ) -> None:
+        """Measure a model on a dataset's test split.
+
+        Conditional generators: accuracy of a reference classifier on samples,
+        diversity and Frechet distance, each against real test images. Paired
+        translators: L1, PSNR and SSIM. Unpaired ones: target-class share and content L1.
+        """
+        app_state = state(ctx)
+        if direction not in ("AtoB", "BtoA"):
+            app_state.fail(f"--direction must be AtoB or BtoA, not {direction!r}")
+        spec = find_spec(app_state, model)
+        loaded = load_model(app_state, weights_path(app_state, spec))
+
+        from imgtrans.evaluation import data as eval_data
+        from imgtrans.evaluation import suites
+        from imgtrans.training.data import DatasetError
+
+        try:
+            layout = "conditional" if loaded.family.kind == "conditional" else eval_data.layout(data)
+        except DatasetError as exc:
+            app_state.fail(str(exc))
+        torch_device = device_or_fail(app_state, device, quiet=as_json)
+        labels = loaded.info.labels or spec.labels
+        reference = find_classifier(app_state, classifier, labels if loaded.family.kind == "conditional" else ())
+        try:
+            if layout == "conditional":
+                if reference is None:
+                    app_state.fail(f"no reference classifier has the labels of {model!r}: pass --classifier")
+                result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=torch_device)
+            else:
+                from imgtrans.translate import InferenceOptions, Translator
+
+                pre = spec.preprocess
+                translator = Translator(loaded.generator, device=torch_device, pad_multiple=loaded.family.pad_multiple(loaded.config),
+                                        options=InferenceOptions(seed=seed, mean=pre.mean, std=pre.std))
+                channels = (loaded.config.input_nc, loaded.config.output_nc)
+                if layout == "paired":
+                    result = suites.paired(translator, data, direction=direction, channels=channels, classifier=reference, seed=seed)
+                else:
+                    if target is not None and reference is None:
+                        app_state.fail("--target needs --classifier")
+                    result = suites.unpaired(translator, data, direction=direction, channels=channels, classifier=reference,
+                                             target=target, seed=seed)
+        except (DatasetError, ValueError) as exc:
+            app_state.fail(str(exc))
+        result = {"model": model, "data": str(data), **result}
+        if reference is not None:
+            result["classifier"] = {"name": reference.name, "test_accuracy": reference.test_accuracy}
+        if as_json:
+            print_json_line(result)
+        else:
+            show(result)
+
+    classifier_app = typer.Typer(help="Reference classifiers for `imgtrans eval`.", no_args_is_help=True)
+
+    @classifier_app.command("train")
+    def classifier_train(
+        ctx: typer.Context,
+        data: Annotated[Path, typer.Argument(help="MNIST-format folder: train-* and t10k-* IDX files (labels.txt for names).")],
+        name: Annotated[str, typer.Option("--name", help="Name to save under (used by `imgtrans eval --classifier`).")],
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for NAME.safetensors [default: $IMGTRANS_HOME/classifiers].")] = None,
+        epochs: Annotated[int, typer.Option(min=1)] = 3,
+        seed: Annotated[int, typer.Option()] = 0,
+        overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
+    ) -> None:
+        """Train the small CNN on the training split; report its test accuracy."""
+        app_state = state(ctx)
+        from imgtrans.store import home
+
+        target = (output or home() / CLASSIFIERS) / f"{name}.safetensors"
+        if target.exists() and not overwrite:
+            app_state.fail(f"{target}: exists (use --overwrite)")
+        import torch
+
+        from imgtrans.evaluation import classifier as reference
+        from imgtrans.evaluation import data as eval_data
+        from imgtrans.training.data import DatasetError
+
+        try:
+            train_x, train_y, names = eval_data.labelled(data, "train")
+            test_x, test_y, _ = eval_data.labelled(data, "test")
+        except DatasetError as exc:
+            app_state.fail(str(exc))
+        app_state.note(f"{len(train_x)} training and {len(test_x)} test images, {len(names)} classes")
+        net = reference.fit(train_x, train_y, epochs=epochs, seed=seed, log=app_state.note)
+        loaded = reference.Classifier(net, names, name, float("nan"))
+        accuracy = float((loaded.run(test_x)[0] == torch.from_numpy(test_y)).float().mean())
+        reference.save(net, target, name=name, labels=names, test_accuracy=accuracy, data=str(data))
+        app_state.note(f"wrote {target}: real test accuracy {accuracy:.4f}")
+
+    @classifier_app.command("list")
+    def classifier_list() -> None:
+        """Installed reference classifiers with their labels and test accuracy."""
+        from imgtrans.weights import PREFIX, read_info
+
+        rows = []
+        for path in classifier_files():
+            info = read_info(path)
+            rows.append([path.stem, info.raw.get(PREFIX + "test_accuracy", "?")[:6], ", ".join(info.labels), str(path)])
+        print_table(["name", "test acc", "labels", "path"], rows)
+
+    app.add_typer(classifier_app, name="classifier", rich_help_panel="Train models")

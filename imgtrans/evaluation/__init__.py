@@ -1,0 +1,2 @@
+"""Quality numbers for trained models: a reference classifier, image metrics,
+and the evaluation suites behind `imgtrans eval` (imports torch)."""

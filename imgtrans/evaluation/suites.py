@@ -1,0 +1,138 @@
+"""The three evaluations behind `imgtrans eval`. Each returns a plain dict
+(JSON-ready): conditional generators, paired translators, unpaired translators."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from imgtrans.evaluation import data, metrics
+from imgtrans.evaluation.classifier import Classifier
+from imgtrans.sampling import generate
+from imgtrans.training.data import DatasetError
+
+
+def _unit(images: np.ndarray) -> torch.Tensor:
+    """uint8 [N, H, W, C] -> float [N, C, H, W] in [0, 1]."""
+    return torch.from_numpy(np.array(images)).permute(0, 3, 1, 2).float() / 255
+
+
+def _pixel_diversity(images: np.ndarray) -> float:
+    """Mean pairwise RMS pixel difference on the [0, 1] scale."""
+    x = _unit(images).flatten(1)
+    return metrics.mean_pairwise_distance(x) / x.shape[1] ** 0.5
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+def _subset(images: np.ndarray, count: int, seed: int) -> np.ndarray:
+    if len(images) <= count:
+        return images
+    return images[np.sort(np.random.default_rng(seed).choice(len(images), size=count, replace=False))]
+
+
+def translate_all(translator, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    return np.stack([out for start in range(0, len(images), batch) for out in translator(list(images[start : start + batch]))])
+
+
+def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: int, device) -> dict:
+    """Recognisability per class (vs real test images), within-class diversity
+    in classifier features and pixels (mode collapse shows as a low ratio), and
+    the Fréchet distance to real test features with real-train as the floor."""
+    test_x, test_y, names = data.labelled(root, "test")
+    train_x, _, _ = data.labelled(root, "train")
+    classes = generator.num_classes
+    if len(classifier.labels) != classes or len(names) < classes:
+        raise DatasetError(f"the generator has {classes} classes, the classifier {len(classifier.labels)}, the data {len(names)}")
+    generated = generate(generator, list(range(classes)), n, seed=seed, device=device)
+    gen_pred, gen_feat = classifier.run(generated.reshape(-1, *generated.shape[2:]))
+    real_pred, real_feat = classifier.run(test_x)
+    _, train_feat = classifier.run(_subset(train_x, classes * n, seed))
+    test_y_t = torch.from_numpy(test_y)
+    rows = []
+    for c in range(classes):
+        block = slice(c * n, (c + 1) * n)
+        mine = (test_y_t == c).nonzero().flatten()
+        real_c = mine[:n]
+        rows.append({
+            "label": names[c],
+            "accuracy_generated": float((gen_pred[block] == c).float().mean()),
+            "accuracy_real": float((real_pred[mine] == c).float().mean()),
+            "diversity_generated": metrics.mean_pairwise_distance(gen_feat[block]),
+            "diversity_real": metrics.mean_pairwise_distance(real_feat[real_c]),
+            "pixel_diversity_generated": _pixel_diversity(generated[c]),
+            "pixel_diversity_real": _pixel_diversity(test_x[real_c.numpy()]),
+        })
+
+    def mean(key: str) -> float:
+        return float(np.mean([r[key] for r in rows]))
+
+    return {
+        "kind": "conditional",
+        "samples_per_class": n,
+        "real_test_images": len(test_x),
+        "accuracy": {"generated": mean("accuracy_generated"), "real_test": mean("accuracy_real"),
+                     "ratio": _ratio(mean("accuracy_generated"), mean("accuracy_real"))},
+        "diversity": {"generated": mean("diversity_generated"), "real_test": mean("diversity_real"),
+                      "ratio": _ratio(mean("diversity_generated"), mean("diversity_real"))},
+        "pixel_diversity": {"generated": mean("pixel_diversity_generated"), "real_test": mean("pixel_diversity_real"),
+                            "ratio": _ratio(mean("pixel_diversity_generated"), mean("pixel_diversity_real"))},
+        "frechet": {"generated_vs_test": metrics.frechet_distance(gen_feat, real_feat),
+                    "train_vs_test": metrics.frechet_distance(train_feat, real_feat)},
+        "per_class": rows,
+    }
+
+
+def _feature_figures(classifier: Classifier, outputs: np.ndarray, real_test: np.ndarray, real_train: np.ndarray | None, seed: int) -> dict:
+    _, out_feat = classifier.run(outputs)
+    _, test_feat = classifier.run(real_test)
+    figures = {"generated_vs_test": metrics.frechet_distance(out_feat, test_feat)}
+    if real_train is not None:
+        _, train_feat = classifier.run(_subset(real_train, len(outputs), seed))
+        figures["train_vs_test"] = metrics.frechet_distance(train_feat, test_feat)
+    return figures
+
+
+def paired(translator, root: Path, *, direction: str, channels: tuple[int, int], classifier: Classifier | None, seed: int) -> dict:
+    """L1, PSNR and SSIM of outputs against the ground truth of test/ pairs."""
+    source = 0 if direction == "AtoB" else 1
+
+    def split(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+        """(inputs, ground truth), each decoded with its side's channel count."""
+        return data.pairs(folder, channels[0])[source], data.pairs(folder, channels[1])[1 - source]
+
+    inputs, truth = split(root / "test")
+    outputs = translate_all(translator, inputs)
+    out, gt = _unit(outputs), _unit(truth)
+    result = {"kind": "paired", "direction": direction, "test_pairs": len(inputs),
+              "l1": metrics.l1(out, gt), "psnr": metrics.psnr(out, gt), "ssim": metrics.ssim(out, gt)}
+    if classifier is not None:
+        train_truth = split(root / "train")[1] if (root / "train").is_dir() else None
+        result["frechet"] = _feature_figures(classifier, outputs, truth, train_truth, seed)
+    return result
+
+
+def unpaired(translator, root: Path, *, direction: str, channels: tuple[int, int], classifier: Classifier | None,
+             target: str | None, seed: int) -> dict:
+    """How many translated test images the classifier puts in the target class,
+    and how far outputs stray from their inputs (L1: content kept)."""
+    source, goal = ("A", "B") if direction == "AtoB" else ("B", "A")
+    inputs = data.folder(root / f"test{source}", channels[0])
+    outputs = translate_all(translator, inputs)
+    comparable = inputs if channels[0] == channels[1] else data.folder(root / f"test{source}", channels[1])
+    result = {"kind": "unpaired", "direction": direction, "test_images": len(inputs),
+              "content_l1": metrics.l1(_unit(outputs), _unit(comparable))}
+    if classifier is not None:
+        real_goal = data.folder(root / f"test{goal}", channels[1])
+        if target is not None:
+            t = classifier.label_index(target)
+            share = lambda images: float((classifier.run(images)[0] == t).float().mean())  # noqa: E731
+            result["target"] = classifier.labels[t]
+            result["target_share"] = {"translated": share(outputs), "inputs": share(inputs), "real_target_domain": share(real_goal)}
+        train_goal = data.folder(root / f"train{goal}", channels[1]) if (root / f"train{goal}").is_dir() else None
+        result["frechet"] = _feature_figures(classifier, outputs, real_goal, train_goal, seed)
+    return result
