@@ -10,10 +10,11 @@
 Each arm is an `imgtrans train` run (runs/abl-FAMILY-ARM; a finished run is
 reused, an unfinished one resumed), exported under its run name and scored
 with `imgtrans eval --json` (Fréchet distance in the fashion classifier's
-features). Prints markdown tables; --json for the raw figures.
+features). Prints markdown tables; --json for the raw figures; --grid FILE
+also writes the first test input of each class above every arm's output.
 
 Usage: python benchmarks/ablations.py {pix2pix,cyclegan} [--data data/edges]
-       [--runs runs] [--epochs 2] [--jobs 2] [--threads N]
+       [--runs runs] [--epochs 2] [--jobs 2] [--threads N] [--grid FILE]
 """
 
 from __future__ import annotations
@@ -96,6 +97,21 @@ def table(family: str, results: dict) -> str:
     return "\n".join(lines)
 
 
+def grid(names: dict[str, str], data: Path, path: Path) -> None:
+    """Row 1: the first test edge map of each class; then one row per arm (A -> B)."""
+    import tempfile
+
+    import numpy as np
+    from PIL import Image
+    from quality import FASHION_ORDER, run_model, save_grid
+
+    pairs = sorted((data / "test").glob("*.png"))
+    firsts = [next(p for p in pairs if p.stem.split("_", 1)[1] == label) for label in FASHION_ORDER]
+    edges = [np.asarray(Image.open(p).convert("L"))[:, :32] for p in firsts]
+    with tempfile.TemporaryDirectory() as tmp:
+        save_grid([edges] + [run_model(name, edges, Path(tmp)) for name in names.values()], path)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("family", choices=list(RECIPES))
@@ -105,8 +121,11 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=2, help="arms trained at once (threads split between them)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per arm [default: cores / jobs]")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--grid", type=Path, help="also write example outputs of every arm to this PNG")
     args = parser.parse_args()
     names = train_arms(args.family, args)
+    if args.grid:
+        grid(names, args.data, args.grid)
     results = {arm: {d: evaluate(name, args.data, d) for d in RECIPES[args.family]["directions"]} for arm, name in names.items()}
     print(json.dumps(results, indent=1) if args.json else table(args.family, results))
 

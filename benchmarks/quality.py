@@ -51,19 +51,16 @@ def f(value: float, digits: int = 3) -> str:
 
 
 def tables(results: dict[str, dict]) -> str:
-    out = ["| model | classifier real-test acc | samples recognised | real test recognised | ratio (target >= 0.9) "
+    conditional = {m: r for m, r in results.items() if r["kind"] == "conditional"}
+    out = [] if not conditional else ["| model | classifier real-test acc | samples recognised | real test recognised | ratio (target >= 0.9) "
            "| diversity gen / real (features) | ratio (target >= 0.8) | pixel diversity ratio | FD gen vs test | FD train vs test (floor) |",
            "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-    for model, r in results.items():
-        if r["kind"] != "conditional":
-            continue
+    for model, r in conditional.items():
         out.append(f"| {model} | {f(r['classifier']['test_accuracy'])} | {f(r['accuracy']['generated'])} | {f(r['accuracy']['real_test'])} "
                    f"| **{f(r['accuracy']['ratio'])}** | {f(r['diversity']['generated'], 2)} / {f(r['diversity']['real_test'], 2)} "
                    f"| **{f(r['diversity']['ratio'])}** | {f(r['pixel_diversity']['ratio'])} | {f(r['frechet']['generated_vs_test'], 2)} "
                    f"| {f(r['frechet']['train_vs_test'], 2)} |")
-    for model, r in results.items():
-        if r["kind"] != "conditional":
-            continue
+    for model, r in conditional.items():
         out += ["", f"{model}, per class ({r['samples_per_class']} samples each):", "",
                 "| label | recognised (gen) | recognised (real) | diversity gen | diversity real |", "| --- | --- | --- | --- | --- |"]
         out += [f"| {row['label']} | {f(row['accuracy_generated'])} | {f(row['accuracy_real'])} | {f(row['diversity_generated'], 2)} "

@@ -189,7 +189,8 @@ def register(app: typer.Typer) -> None:
         rows = []
         for path in classifier_files():
             info = read_info(path)
-            rows.append([path.stem, info.raw.get(PREFIX + "test_accuracy", "?")[:6], ", ".join(info.labels), str(path)])
+            accuracy = info.raw.get(PREFIX + "test_accuracy")
+            rows.append([path.stem, f"{float(accuracy):.4f}" if accuracy else "?", ", ".join(info.labels), str(path)])
         print_table(["name", "test acc", "labels", "path"], rows)
 
     app.add_typer(classifier_app, name="classifier", rich_help_panel="Train models")
