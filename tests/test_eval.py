@@ -142,6 +142,12 @@ def test_classifier_train_then_eval_cgan_cli(cli, bars, tmp_path):
     assert figures["frechet"]["generated_vs_test"] > 2 * figures["frechet"]["train_vs_test"]
     table = cli("eval", "g", "--data", bars, "-n", "10")
     assert table.exit_code == 0 and "real test" in table.stdout and "middle" in table.stdout
+    (bars / "labels.txt").write_text("top\ncentre\nbottom\n")  # the same data, named otherwise
+    renamed = cli("eval", "g", "--data", bars, "--classifier", "bars")
+    assert renamed.exit_code == 2 and "are not the classifier's" in renamed.stderr
+    (bars / "labels.txt").write_text("top\ncentre\n")
+    short = cli("train", "--plugin", "cgan", "--data", bars, "--name", "g2")
+    assert short.exit_code == 2 and "labels.txt: needs 3 distinct names" in short.stderr
 
 
 def test_eval_unpaired_cli_and_refusals(cli, tiny_cyclegan, bars, tmp_path):

@@ -119,6 +119,8 @@ def register(app: typer.Typer) -> None:
             if layout == "conditional":
                 if reference is None:
                     app_state.fail(f"no reference classifier has the labels of {model!r}: pass --classifier")
+                if labels and tuple(labels) != tuple(reference.labels):
+                    app_state.fail(f"{model!r} has labels ({', '.join(labels)}), the classifier {reference.name!r} has ({', '.join(reference.labels)})")
                 result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=torch_device)
             else:
                 from imgtrans.translate import InferenceOptions, Translator

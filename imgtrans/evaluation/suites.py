@@ -46,8 +46,10 @@ def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: 
     test_x, test_y, names = data.labelled(root, "test")
     train_x, _, _ = data.labelled(root, "train")
     classes = generator.num_classes
-    if len(classifier.labels) != classes or len(names) < classes:
+    if len(classifier.labels) != classes or len(names) != classes:
         raise DatasetError(f"the generator has {classes} classes, the classifier {len(classifier.labels)}, the data {len(names)}")
+    if tuple(names) != tuple(classifier.labels):
+        raise DatasetError(f"{root}: its labels ({', '.join(names)}) are not the classifier's ({', '.join(classifier.labels)})")
     generated = generate(generator, list(range(classes)), n, seed=seed, device=device)
     gen_pred, gen_feat = classifier.run(generated.reshape(-1, *generated.shape[2:]))
     real_pred, real_feat = classifier.run(test_x)
