@@ -55,3 +55,15 @@ def test_sneaker_boot_takes_only_those_classes(tmp_path):
     missing = subprocess.run([sys.executable, str(SCRIPT), "edges", str(tmp_path / "x")],
                              env={**os.environ, "FASHION_MNIST": str(tmp_path / "nowhere")}, capture_output=True, text=True)
     assert missing.returncode != 0 and "dataset-fashion-mnist" in missing.stderr
+
+
+def test_idx_files_in_either_mnist_spelling(tmp_path):
+    from imgtrans.training.data import LabelledDataset
+
+    rng = np.random.default_rng(0)
+    write_idx(tmp_path / "mnist", "train", rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), np.arange(6) % 3)
+    for path in (tmp_path / "mnist").iterdir():  # train-images-idx3-ubyte.gz -> train-images.idx3-ubyte.gz
+        path.rename(path.with_name(path.name.replace("-idx", ".idx")))
+    dataset = LabelledDataset(tmp_path / "mnist")
+    assert len(dataset) == 6 and dataset.class_names == ("0", "1", "2")
+    assert dataset[4]["label"] == 1 and dataset[4]["image"].shape == (1, 28, 28)

@@ -179,7 +179,10 @@ def read_idx(path: Path) -> np.ndarray:
 
 
 def find_idx(root: Path, stem: str) -> Path | None:
-    for name in (stem, stem + ".gz"):
+    """`train-images-idx3-ubyte[.gz]`, or the `train-images.idx3-ubyte` spelling
+    that some MNIST downloads use."""
+    dotted = stem.replace("-idx", ".idx")
+    for name in (stem, stem + ".gz", dotted, dotted + ".gz"):
         if (root / name).is_file():
             return root / name
     return None
