@@ -14,7 +14,7 @@ features). Prints markdown tables; --json for the raw figures; --grid FILE
 also writes the first test input of each class above every arm's output.
 
 Usage: python benchmarks/ablations.py {pix2pix,cyclegan} [--data data/edges]
-       [--runs runs] [--epochs 2] [--jobs 2] [--threads N] [--grid FILE]
+       [--runs runs] [--epochs N] [--seed 0] [--jobs 2] [--threads N] [--grid FILE]
 """
 
 from __future__ import annotations
@@ -27,18 +27,20 @@ import sys
 from pathlib import Path
 
 SMALL = ["--input-nc", "1", "--output-nc", "1", "--load-size", "32", "--crop-size", "32", "--preprocess", "none",
-         "--n-layers-D", "2", "--seed", "0"]
+         "--n-layers-D", "2"]
 RECIPES = {
     "pix2pix": {
         "common": ["--plugin", "pix2pix", "--netG", "unet_32", "--ngf", "32", "--ndf", "32", "--norm", "instance",
                    "--batch-size", "16", *SMALL],
         "arms": {"l1": ["--lambda-gan", "0"], "gan": ["--lambda-l1", "0"], "gan+l1": []},
+        "epochs": 5,
         "directions": ["AtoB"],
     },
     "cyclegan": {
         "common": ["--plugin", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "16", "--ndf", "16", "--batch-size", "8", *SMALL],
         "arms": {"cycle": ["--lambda-gan", "0", "--lambda-identity", "0"], "gan": ["--lambda-cycle", "0"],
                  "gan+cycle": ["--lambda-identity", "0"], "gan+cycle+identity": []},
+        "epochs": 3,
         "directions": ["AtoB", "BtoA"],
     },
 }
@@ -55,7 +57,7 @@ def train_arms(family: str, args) -> dict[str, str]:
     recipe, names = RECIPES[family], {}
     pending = []
     for arm, flags in recipe["arms"].items():
-        name = f"abl-{family}-{arm}"
+        name = f"abl-{family}-{arm}" + (f"-s{args.seed}" if args.seed else "")
         names[arm] = name
         folder = args.runs / name
         if (folder / "summary.json").is_file():
@@ -65,7 +67,7 @@ def train_arms(family: str, args) -> dict[str, str]:
         else:
             pending.append(["imgtrans", "train", *recipe["common"], *flags, "--data", str(args.data), "--name", name,
                             "--out", str(args.runs), "--epochs", str(args.epochs), "--epochs-decay", str(args.epochs),
-                            "--sample-every", "1000", "--save-every", "500", "--device", "cpu"])
+                            "--sample-every", "1000", "--save-every", "500", "--device", "cpu", "--seed", str(args.seed)])
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     while pending:
         batch, pending = pending[: args.jobs], pending[args.jobs :]
@@ -117,12 +119,14 @@ def main() -> None:
     parser.add_argument("family", choices=list(RECIPES))
     parser.add_argument("--data", type=Path, default=Path("data/edges"), help="made by scripts/make_datasets.py edges")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--epochs", type=int, default=2, help="epochs at full rate, then as many decaying")
+    parser.add_argument("--epochs", type=int, help="epochs at full rate, then as many decaying [default: pix2pix 5, cyclegan 3]")
+    parser.add_argument("--seed", type=int, default=0, help="training seed (runs of seed S > 0 are named ...-sS)")
     parser.add_argument("--jobs", type=int, default=2, help="arms trained at once (threads split between them)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per arm [default: cores / jobs]")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--grid", type=Path, help="also write example outputs of every arm to this PNG")
     args = parser.parse_args()
+    args.epochs = args.epochs or RECIPES[args.family]["epochs"]
     names = train_arms(args.family, args)
     if args.grid:
         grid(names, args.data, args.grid)
