@@ -92,6 +92,20 @@ def test_conditional_suite_tells_recognisable_from_collapsed(bars, bar_classifie
     assert diverse["frechet"]["generated_vs_test"] < collapsed["frechet"]["generated_vs_test"]
 
 
+def test_a_class_with_one_test_image_gives_null_not_nan(cli, bars, bar_classifier):
+    images, labels = shapes(90, seed=2)
+    keep = (labels != 2) | (np.arange(90) == 2)  # one test image of class 2
+    write_idx(bars, "t10k", images[keep], labels[keep])
+    result = suites.conditional(ReplayGenerator(*shapes(300, seed=1), False), bar_classifier, bars, n=10, seed=0, device="cpu")
+    assert np.isnan(result["per_class"][2]["diversity_real"])
+    others = [row for row in result["per_class"] if row["label"] != "right"]
+    assert result["diversity"]["real_test"] == pytest.approx(np.mean([row["diversity_real"] for row in others]))
+    assert result["diversity"]["generated"] == pytest.approx(np.mean([row["diversity_generated"] for row in others]))
+    from imgtrans.cli.eval_cmd import finite_or_none
+
+    assert json.loads(json.dumps(finite_or_none(result)))["per_class"][2]["diversity_real"] is None
+
+
 def write_pairs(folder: Path, n: int, seed: int) -> None:
     """Side-by-side pairs whose B half is the inverted A half."""
     rng = np.random.default_rng(seed)

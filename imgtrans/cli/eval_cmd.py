@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -42,6 +43,15 @@ def find_classifier(app_state: AppState, name: str | None, labels: tuple[str, ..
         return load(candidates[0])
     except WeightsError as exc:
         app_state.fail(str(exc))
+
+
+def finite_or_none(value):
+    """NaN (a class with fewer than two images has no pairwise distance) is not JSON: null instead."""
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    return None if isinstance(value, float) and math.isnan(value) else value
 
 
 def fmt(value: float, digits: int = 3) -> str:
@@ -142,7 +152,7 @@ def register(app: typer.Typer) -> None:
         if reference is not None:
             result["classifier"] = {"name": reference.name, "test_accuracy": reference.test_accuracy}
         if as_json:
-            print_json_line(result)
+            print_json_line(finite_or_none(result))
         else:
             show(result)
 

@@ -70,19 +70,23 @@ def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: 
             "pixel_diversity_real": _pixel_diversity(test_x[real_c.numpy()]),
         })
 
-    def mean(key: str) -> float:
-        return float(np.mean([r[key] for r in rows]))
+    def compare(key: str) -> dict:
+        """Generated vs real, averaged over the classes where both exist (a
+        class with one real test image has no real diversity)."""
+        pairs = [(r[f"{key}_generated"], r[f"{key}_real"]) for r in rows]
+        pairs = [(g, r) for g, r in pairs if np.isfinite(g) and np.isfinite(r)]
+        if not pairs:
+            return {"generated": float("nan"), "real_test": float("nan"), "ratio": float("nan")}
+        generated, real = float(np.mean([g for g, _ in pairs])), float(np.mean([r for _, r in pairs]))
+        return {"generated": generated, "real_test": real, "ratio": _ratio(generated, real)}
 
     return {
         "kind": "conditional",
         "samples_per_class": n,
         "real_test_images": len(test_x),
-        "accuracy": {"generated": mean("accuracy_generated"), "real_test": mean("accuracy_real"),
-                     "ratio": _ratio(mean("accuracy_generated"), mean("accuracy_real"))},
-        "diversity": {"generated": mean("diversity_generated"), "real_test": mean("diversity_real"),
-                      "ratio": _ratio(mean("diversity_generated"), mean("diversity_real"))},
-        "pixel_diversity": {"generated": mean("pixel_diversity_generated"), "real_test": mean("pixel_diversity_real"),
-                            "ratio": _ratio(mean("pixel_diversity_generated"), mean("pixel_diversity_real"))},
+        "accuracy": compare("accuracy"),
+        "diversity": compare("diversity"),
+        "pixel_diversity": compare("pixel_diversity"),
         "frechet": {"generated_vs_test": metrics.frechet_distance(gen_feat, real_feat),
                     "train_vs_test": metrics.frechet_distance(train_feat, real_feat)},
         "per_class": rows,
