@@ -137,8 +137,10 @@ def test_classifier_train_then_eval_cgan_cli(cli, bars, tmp_path):
     trained = cli("classifier", "train", bars, "--name", "bars", "--epochs", "3")
     assert trained.exit_code == 0, trained.stderr
     assert "real test accuracy" in trained.stderr
+    (tmp_path / "home" / "classifiers" / "broken.safetensors").write_bytes(b"not a safetensors file")
     listed = cli("classifier", "list")
     assert "bars" in listed.stdout and "left, middle, right" in listed.stdout
+    assert "broken.safetensors: not a safetensors file" in listed.stderr
     again = cli("classifier", "train", bars, "--name", "bars")
     assert again.exit_code == 2 and "exists" in again.stderr
     ran = cli("train", "--plugin", "cgan", "--data", bars, "--name", "g", "--ngf", "8", "--ndf", "8",

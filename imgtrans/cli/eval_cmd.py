@@ -25,10 +25,23 @@ def classifier_files() -> list[Path]:
     return found
 
 
+def classifier_infos(app_state: AppState) -> list:
+    """Headers of the installed classifiers; an unreadable file is named in a warning and skipped."""
+    from imgtrans.weights import WeightsError, read_info
+
+    infos = []
+    for path in classifier_files():
+        try:
+            infos.append(read_info(path))
+        except WeightsError as exc:
+            app_state.warn(str(exc))
+    return infos
+
+
 def find_classifier(app_state: AppState, name: str | None, labels: tuple[str, ...]):
     """A path, a classifier's name, or (no name) the classifier whose labels match."""
     from imgtrans.evaluation.classifier import load
-    from imgtrans.weights import WeightsError, read_info
+    from imgtrans.weights import WeightsError
 
     if name is not None:
         candidates = [Path(name)] if Path(name).is_file() else [p for p in classifier_files() if p.stem == name]
@@ -36,7 +49,7 @@ def find_classifier(app_state: AppState, name: str | None, labels: tuple[str, ..
             known = ", ".join(p.stem for p in classifier_files()) or "none"
             app_state.fail(f"no classifier {name!r} (a .safetensors path or one of: {known})")
     else:
-        candidates = [p for p in classifier_files() if labels and read_info(p).labels == labels]
+        candidates = [info.path for info in classifier_infos(app_state) if labels and info.labels == labels]
         if not candidates:
             return None
     try:
@@ -194,15 +207,14 @@ def register(app: typer.Typer) -> None:
         app_state.note(f"wrote {target}: real test accuracy {accuracy:.4f}")
 
     @classifier_app.command("list")
-    def classifier_list() -> None:
+    def classifier_list(ctx: typer.Context) -> None:
         """Installed reference classifiers with their labels and test accuracy."""
-        from imgtrans.weights import PREFIX, read_info
+        from imgtrans.weights import PREFIX
 
         rows = []
-        for path in classifier_files():
-            info = read_info(path)
+        for info in classifier_infos(state(ctx)):
             accuracy = info.raw.get(PREFIX + "test_accuracy")
-            rows.append([path.stem, f"{float(accuracy):.4f}" if accuracy else "?", ", ".join(info.labels), str(path)])
+            rows.append([info.path.stem, f"{float(accuracy):.4f}" if accuracy else "?", ", ".join(info.labels), str(info.path)])
         print_table(["name", "test acc", "labels", "path"], rows)
 
     app.add_typer(classifier_app, name="classifier", rich_help_panel="Train models")
