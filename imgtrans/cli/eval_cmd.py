@@ -135,15 +135,28 @@ def register(app: typer.Typer) -> None:
             layout = "conditional" if loaded.family.kind == "conditional" else eval_data.layout(data)
         except DatasetError as exc:
             app_state.fail(str(exc))
-        torch_device = device_or_fail(app_state, device, quiet=as_json)
         labels = loaded.info.labels or spec.labels
-        reference = find_classifier(app_state, classifier, labels if loaded.family.kind == "conditional" else ())
+        reference = find_classifier(app_state, classifier, labels if layout == "conditional" else ())
+        if layout == "conditional":
+            if reference is None:
+                app_state.fail(f"no reference classifier has the labels of {model!r}: pass --classifier")
+            if labels and tuple(labels) != tuple(reference.labels):
+                app_state.fail(f"{model!r} has labels ({', '.join(labels)}), the classifier {reference.name!r} has ({', '.join(reference.labels)})")
+        target_index = None
+        if target is not None and layout != "unpaired":
+            app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
+        if target is not None:
+            if reference is None:
+                app_state.fail("--target needs --classifier")
+            from imgtrans.cli.sample import parse_labels
+
+            try:
+                target_index = parse_labels([target], reference.labels, len(reference.labels))[0]
+            except ValueError:
+                app_state.fail(f"classifier {reference.name!r} has no label {target!r} (known: {', '.join(reference.labels)})")
+        torch_device = device_or_fail(app_state, device, quiet=as_json)
         try:
             if layout == "conditional":
-                if reference is None:
-                    app_state.fail(f"no reference classifier has the labels of {model!r}: pass --classifier")
-                if labels and tuple(labels) != tuple(reference.labels):
-                    app_state.fail(f"{model!r} has labels ({', '.join(labels)}), the classifier {reference.name!r} has ({', '.join(reference.labels)})")
                 result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=torch_device)
             else:
                 from imgtrans.translate import InferenceOptions, Translator
@@ -155,11 +168,9 @@ def register(app: typer.Typer) -> None:
                 if layout == "paired":
                     result = suites.paired(translator, data, direction=direction, channels=channels, classifier=reference, seed=seed)
                 else:
-                    if target is not None and reference is None:
-                        app_state.fail("--target needs --classifier")
                     result = suites.unpaired(translator, data, direction=direction, channels=channels, classifier=reference,
-                                             target=target, seed=seed)
-        except (DatasetError, ValueError) as exc:
+                                             target=target_index, seed=seed)
+        except DatasetError as exc:
             app_state.fail(str(exc))
         result = {"model": model, "data": str(data), **result}
         if reference is not None:

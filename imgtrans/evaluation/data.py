@@ -39,20 +39,20 @@ def _stack(arrays: list[np.ndarray], where: Path) -> np.ndarray:
     return np.stack(arrays)
 
 
-def folder(root: Path, channels: int, limit: int | None = None) -> np.ndarray:
+def folder(root: Path, channels: int) -> np.ndarray:
     files = image_files(root) if root.is_dir() else []
     if not files:
         raise DatasetError(f"{root}: no images")
-    return _stack([_decode(p, channels) for p in files[:limit]], root)
+    return _stack([_decode(p, channels) for p in files], root)
 
 
-def pairs(root: Path, channels: int, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def pairs(root: Path, channels: int) -> tuple[np.ndarray, np.ndarray]:
     """(A, B) from side-by-side AB images in `root`."""
     files = image_files(root) if root.is_dir() else []
     if not files:
         raise DatasetError(f"{root}: no side-by-side AB images")
     a, b = [], []
-    for path in files[:limit]:
+    for path in files:
         ab = _decode(path, channels)
         half = ab.shape[1] // 2
         a.append(ab[:, :half])
@@ -66,4 +66,3 @@ def layout(root: Path) -> str:
     if (root / "testA").is_dir() and (root / "testB").is_dir():
         return "unpaired"
     raise DatasetError(f"{root}: no test split (expected test/ side-by-side pairs, or testA/ and testB/)")
-

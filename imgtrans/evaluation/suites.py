@@ -123,9 +123,9 @@ def paired(translator, root: Path, *, direction: str, channels: tuple[int, int],
 
 
 def unpaired(translator, root: Path, *, direction: str, channels: tuple[int, int], classifier: Classifier | None,
-             target: str | None, seed: int) -> dict:
-    """How many translated test images the classifier puts in the target class,
-    and how far outputs stray from their inputs (L1: content kept)."""
+             target: int | None, seed: int) -> dict:
+    """How many translated test images the classifier puts in the target class
+    (an index into its labels), and how far outputs stray from their inputs (L1: content kept)."""
     source, goal = ("A", "B") if direction == "AtoB" else ("B", "A")
     inputs = data.folder(root / f"test{source}", channels[0])
     outputs = translate_all(translator, inputs)
@@ -135,9 +135,8 @@ def unpaired(translator, root: Path, *, direction: str, channels: tuple[int, int
     if classifier is not None:
         real_goal = data.folder(root / f"test{goal}", channels[1])
         if target is not None:
-            t = classifier.label_index(target)
-            share = lambda images: float((classifier.run(images)[0] == t).float().mean())  # noqa: E731
-            result["target"] = classifier.labels[t]
+            share = lambda images: float((classifier.run(images)[0] == target).float().mean())  # noqa: E731
+            result["target"] = classifier.labels[target]
             result["target_share"] = {"translated": share(outputs), "inputs": share(inputs), "real_target_domain": share(real_goal)}
         train_goal = data.folder(root / f"train{goal}", channels[1]) if (root / f"train{goal}").is_dir() else None
         result["frechet"] = _feature_figures(classifier, outputs, real_goal, train_goal, seed)
