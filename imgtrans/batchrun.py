@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image
 
 from imgtrans import imageio
+from imgtrans.errors import ImgtransError
 from imgtrans.files import write_atomic
 from imgtrans.inputs import Job, Result
 
@@ -41,12 +42,12 @@ def resize_shorter_side(picture: imageio.Picture, size: int) -> imageio.Picture:
     return imageio.Picture(pixels.reshape(new[1], new[0], channels), alpha)
 
 
-def decode_file(path: Path, *, channels: int, load_size: int | None) -> imageio.Picture:
+def decode_file(path: Path, *, channels: int, load_size: int | None, max_pixels: int | None = None) -> imageio.Picture:
     try:
         data = path.read_bytes()
     except OSError as exc:
         raise imageio.ImageError(f"cannot read ({exc.strerror or exc})") from None
-    picture = imageio.decode(data, channels=channels)
+    picture = imageio.decode(data, channels=channels, max_pixels=max_pixels)
     return resize_shorter_side(picture, load_size) if load_size else picture
 
 
@@ -57,6 +58,7 @@ def translate_files(
     batch_size: int,
     channels: int,
     load_size: int | None,
+    max_pixels: int | None = None,
     ext: str,
     overwrite: bool,
     workers: int = 2,
@@ -67,7 +69,7 @@ def translate_files(
     def decode(job: Job) -> _Decoded:
         start = time.perf_counter()
         try:
-            picture = decode_file(job.item.path, channels=channels, load_size=load_size)
+            picture = decode_file(job.item.path, channels=channels, load_size=load_size, max_pixels=max_pixels)
             return _Decoded(job, picture, None, (time.perf_counter() - start) * 1e3)
         except imageio.ImageError as exc:
             return _Decoded(job, None, str(exc), (time.perf_counter() - start) * 1e3)
@@ -98,8 +100,8 @@ def translate_files(
             start = time.perf_counter()
             try:
                 outputs = translate([d.picture.pixels for d in batch])
-            except RuntimeError as exc:  # for example out of memory on a huge image
-                reason = str(exc).strip().splitlines()[0]
+            except (RuntimeError, MemoryError, ImgtransError) as exc:  # for example out of memory
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 for d in batch:
                     pending.append(Result(str(d.job.item.path), None, "error", d.ms, f"translation failed ({reason})"))
                 batch.clear()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from imgtrans.errors import ImgtransError
+
 import os
 import re
 
@@ -9,7 +11,7 @@ DEVICE_ENV = "IMGTRANS_DEVICE"
 _VALID = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
-class DeviceError(ValueError):
+class DeviceError(ImgtransError, ValueError):
     pass
 
 

@@ -8,6 +8,8 @@ attempt starts cleanly and the cache never holds half a model.
 
 from __future__ import annotations
 
+from imgtrans.errors import ImgtransError
+
 import hashlib
 import os
 import tempfile
@@ -22,7 +24,7 @@ TIMEOUT_S = 15
 CHUNK = 1 << 16
 
 
-class DownloadError(Exception):
+class DownloadError(ImgtransError):
     """The transfer failed; the message says why."""
 
 

@@ -6,8 +6,10 @@ user can act on; the caller adds the file name.
 
 from __future__ import annotations
 
+from imgtrans.errors import ImgtransError
+
 import io
-import warnings
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,7 +18,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP"}
 
 
-class ImageError(Exception):
+class ImageError(ImgtransError):
     """An input that cannot be used as an image; the message is the reason."""
 
 
@@ -32,26 +34,52 @@ class Picture:
         return self.pixels.shape[1], self.pixels.shape[0]
 
 
-def decode(data: bytes, *, channels: int = 3) -> Picture:
+# Pillow's limit (about 89 MP), the default for `max_pixels`.
+DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+_limit_lock = threading.Lock()
+
+
+def decode(data: bytes, *, channels: int = 3, max_pixels: int | None = None) -> Picture:
     """Bytes -> pixels, applying EXIF orientation and converting any mode
-    (grayscale, palette, CMYK, 16-bit) to `channels` 8-bit channels."""
+    (grayscale, palette, CMYK, 16-bit) to `channels` 8-bit channels.
+
+    Pictures over `max_pixels` (default: Pillow's decompression-bomb limit)
+    are refused before their pixels are decoded.
+    """
     if not data:
         raise ImageError("empty file")
+    limit = max_pixels or DEFAULT_MAX_PIXELS
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
-            image.load()
+        with _limit_lock:  # Pillow's own check reads a global: we check instead
+            saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved
+        width, height = image.size
+        if width * height > limit:
+            raise ImageError(
+                f"image too large ({width}x{height} = {width * height} pixels, over the limit of {limit}; "
+                f"--max-pixels raises it)"
+            )
+        image.load()
+    except ImageError:
+        raise
     except UnidentifiedImageError:
         raise ImageError("not an image (unrecognised format)") from None
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageError(f"image too large ({exc})") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise ImageError(f"corrupt or truncated image ({exc})") from None
+    except MemoryError:
+        raise ImageError("not enough memory to decode it") from None
+    except Exception as exc:  # Pillow raises many types on corrupt files
+        raise ImageError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from None
     try:
         image = ImageOps.exif_transpose(image)
     except Exception:  # a malformed EXIF block should not lose the picture
         pass
+    return from_pil(image, channels=channels)
+
+
+def from_pil(image: Image.Image, *, channels: int = 3) -> Picture:
+    """A PIL image in any mode -> `channels` 8-bit channels and its alpha, if any."""
     alpha = _extract_alpha(image)
     rgb_or_gray = _to_8bit(image)
     if channels == 1:
@@ -59,6 +87,15 @@ def decode(data: bytes, *, channels: int = 3) -> Picture:
     else:
         pixels = np.asarray(rgb_or_gray.convert("RGB"))
     return Picture(np.ascontiguousarray(pixels), alpha)
+
+
+def to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
+    """HxWxC uint8 (C = 1 or 3) and optional alpha -> a PIL image (L, LA, RGB or RGBA)."""
+    image = Image.fromarray(pixels[:, :, 0], "L") if pixels.shape[2] == 1 else Image.fromarray(pixels, "RGB")
+    if alpha is not None:
+        image = image.convert("LA" if image.mode == "L" else "RGBA")
+        image.putalpha(Image.fromarray(alpha, "L"))
+    return image
 
 
 def _extract_alpha(image: Image.Image) -> np.ndarray | None:
@@ -89,11 +126,7 @@ def _to_8bit(image: Image.Image) -> Image.Image:
 def encode(pixels: np.ndarray, alpha: np.ndarray | None, ext: str) -> bytes:
     """Pixels (HxWxC uint8) and optional alpha -> file bytes in format `ext`."""
     fmt = FORMATS[ext]
-    mode = "L" if pixels.shape[2] == 1 else "RGB"
-    image = Image.fromarray(pixels[:, :, 0] if mode == "L" else pixels, mode)
-    if alpha is not None and fmt != "JPEG":
-        image = image.convert("RGBA" if mode == "RGB" else "LA")
-        image.putalpha(Image.fromarray(alpha, "L"))
+    image = to_pil(pixels, alpha if fmt != "JPEG" else None)
     buffer = io.BytesIO()
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     image.save(buffer, format=fmt, **options)

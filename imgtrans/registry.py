@@ -3,6 +3,8 @@ plus models the user imported into the cache. Owns naming and lookup."""
 
 from __future__ import annotations
 
+from imgtrans.errors import ImgtransError
+
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +17,7 @@ from imgtrans.weights import WeightsError, read_info
 WeightsStatus = Literal["shipped", "cached", "downloadable", "missing"]
 
 
-class UnknownModelError(LookupError):
+class UnknownModelError(ImgtransError, LookupError):
     def __init__(self, name: str, known: list[str]):
         self.name = name
         close = difflib.get_close_matches(name, known, n=3)

@@ -64,6 +64,8 @@ class Family:
     build_discriminator: Callable[[Any], Any]
     # Spatial multiple the generator needs (input is padded up to it).
     pad_multiple: Callable[[Any], int] = lambda config: 1
+    # Smallest side the generator accepts (smaller pictures are padded up to it).
+    min_side: Callable[[Any], int] = lambda config: 1
     # Rename keys of a foreign checkpoint to this family's names (timm's
     # checkpoint_filter_fn): receives the state dict and the config.
     checkpoint_filter: Callable[[dict, Any], dict] | None = None

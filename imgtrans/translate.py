@@ -3,12 +3,15 @@
 Test-time behaviour follows pix2pix and the reference's default test mode:
 normalisation uses each image's own statistics (never mixed across a batch)
 and dropout stays on as the noise source. Both are made per image so that a
-batch gives exactly what the images give one by one.
+batch gives exactly what the images give one by one. A picture whose
+whole-image pass would not fit the memory budget runs streamed
+(`imgtrans.streaming`), with the same result.
 """
 
 from __future__ import annotations
 
 import hashlib
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -16,14 +19,21 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from imgtrans.padding import padded_size, padding_for, reflect_index
+from imgtrans.spec import Preprocess
+
+# Whole-image estimates are multiplied by this: eager PyTorch holds a few
+# temporaries (padded copies, activation outputs) beyond the maps themselves.
+WHOLE_IMAGE_SLACK = 1.3
+
 
 @dataclass(frozen=True)
 class InferenceOptions:
     eval_mode: bool = False  # use stored running statistics, no dropout
     dropout: bool = True  # pix2pix's test-time noise
     seed: int | None = None  # reproducible dropout masks
-    mean: float = 0.5
-    std: float = 0.5
+    max_memory: int | None = None  # bytes for the picture and activations; None: chosen from free memory
+    stream: bool | None = None  # force (True) or forbid (False) the streamed path; None: by budget
 
 
 class PerImageBatchNorm(nn.Module):
@@ -41,64 +51,47 @@ class PerImageBatchNorm(nn.Module):
         return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
 
 
-class PerImageNoise:
-    """One random generator per image in the current batch."""
+def dropout_mask(seed: int, layer: int, p: float, shape) -> torch.Tensor:
+    """The scaled keep-mask of dropout layer `layer` for the image seeded `seed`.
 
-    def __init__(self) -> None:
-        self.generators: list[torch.Generator] = []
-
-    def reset(self, seeds: list[int], device: torch.device) -> None:
-        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+    Keyed by layer, not drawn in execution order, so the streamed path (which
+    visits layers in another order) draws the same mask. Made on the CPU so a
+    seed gives the same noise on every device.
+    """
+    generator = torch.Generator().manual_seed((seed * 1_000_003 + layer) & 0x7FFF_FFFF_FFFF_FFFF)
+    return (torch.rand(tuple(shape), generator=generator) >= p).float() / (1.0 - p)
 
 
 class PerImageDropout(nn.Module):
-    """Dropout whose mask for each image comes from that image's generator."""
+    """Dropout whose mask for each image comes from that image's seed."""
 
-    def __init__(self, p: float, noise: PerImageNoise):
+    def __init__(self, p: float, layer: int, seeds: list[int]):
         super().__init__()
-        self.p, self.noise = p, noise
+        self.p, self.layer, self.seeds = p, layer, seeds
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        keep = torch.stack(
-            [torch.rand(x.shape[1:], generator=g, device=x.device) >= self.p for g in self.noise.generators]
-        )
-        return x * keep.to(x.dtype) / (1.0 - self.p)
+        masks = [dropout_mask(seed, self.layer, self.p, x.shape[1:]) for seed in self.seeds]
+        return x * torch.stack(masks).to(x)
 
 
-def _swap_modules(module: nn.Module, options: InferenceOptions, noise: PerImageNoise) -> None:
+def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int], counter: list[int]) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
             setattr(module, name, PerImageBatchNorm(child))
         elif isinstance(child, nn.Dropout):
-            setattr(module, name, PerImageDropout(child.p, noise) if options.dropout else nn.Identity())
+            counter[0] += 1
+            setattr(module, name, PerImageDropout(child.p, counter[0], seeds) if options.dropout else nn.Identity())
         else:
-            _swap_modules(child, options, noise)
+            _swap_modules(child, options, seeds, counter)
 
 
-def pad_reflect(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, int]]:
-    """Reflect-pad H and W up to `multiple`, centred; returns (padded, (top, left)).
-
-    Reflection is applied in steps when the padding exceeds the image size,
-    so small images can reach large multiples (U-Net 256).
-    """
+def pad_reflect(x: torch.Tensor, multiple: int, minimum: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Reflect-pad H and W up to `multiple` (and `minimum`), centred; returns
+    (padded, (top, left))."""
     h, w = x.shape[-2:]
-    need_h, need_w = -h % multiple, -w % multiple
-    top, left = need_h // 2, need_w // 2
-    remaining = [left, need_w - left, top, need_h - top]
-    while any(remaining):
-        cur_h, cur_w = x.shape[-2:]
-        step = [
-            min(remaining[0], cur_w - 1),
-            min(remaining[1], cur_w - 1),
-            min(remaining[2], cur_h - 1),
-            min(remaining[3], cur_h - 1),
-        ]
-        if not any(step):  # a 1-pixel dimension cannot reflect
-            x = F.pad(x, remaining, mode="replicate")
-            break
-        x = F.pad(x, step, mode="reflect")
-        remaining = [r - s for r, s in zip(remaining, step)]
-    return x, (top, left)
+    (top, bottom), (left, right) = padding_for(h, multiple, minimum), padding_for(w, multiple, minimum)
+    rows, cols = torch.from_numpy(reflect_index(h, top, bottom)), torch.from_numpy(reflect_index(w, left, right))
+    return x.index_select(-2, rows.to(x.device)).index_select(-1, cols.to(x.device)), (top, left)
 
 
 def image_seed(pixels: np.ndarray, seed: int) -> int:
@@ -108,42 +101,140 @@ def image_seed(pixels: np.ndarray, seed: int) -> int:
     return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-class Translator:
-    """A loaded generator ready to translate batches of same-sized pictures."""
+def available_memory(device: torch.device) -> int:
+    """Free memory on `device` in bytes (free GPU memory on CUDA, else available RAM)."""
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0])
+    from imgtrans.memory import available_ram
 
-    def __init__(self, generator: nn.Module, *, device: torch.device, pad_multiple: int, options: InferenceOptions):
-        self.device = device
+    return available_ram()
+
+
+def default_budget(device: torch.device) -> int:
+    """A quarter of the free memory, between 512 MB and 1.5 GB: whole-image
+    inference up to about 1 MP (ResNet-9), streamed beyond, never out of memory."""
+    return int(min(max(available_memory(device) // 4, 512 << 20), 1536 << 20))
+
+
+class Translator:
+    """A loaded generator ready to translate batches of same-sized pictures.
+
+    Not for concurrent use on its own: `imgtrans.pipeline` serialises calls.
+    """
+
+    def __init__(self, generator: nn.Module, *, device: torch.device, pad_multiple: int, options: InferenceOptions,
+                 preprocess: Preprocess = Preprocess(), min_side: int = 1):
+        self.device = device = torch.device(device)
         self.pad_multiple = pad_multiple
+        self.min_side = min_side
         self.options = options
-        self.noise = PerImageNoise()
+        self.preprocess = preprocess
+        self.seeds_now: list[int] = []  # the current batch's seeds, read by the dropout layers
         if not options.eval_mode:
-            _swap_modules(generator, options, self.noise)
+            _swap_modules(generator, options, self.seeds_now, [0])
         self.generator = generator.to(device).eval()
         self._rng = np.random.default_rng(options.seed)
+        self.budget = options.max_memory if options.max_memory is not None else default_budget(device)
+        self._bytes_per_pixel: float | None = None
+        self.last_streamed = False
 
     def padded_shape(self, pixels: np.ndarray) -> tuple[int, int]:
-        m = self.pad_multiple
         h, w = pixels.shape[:2]
-        return (h + -h % m, w + -w % m)
+        return padded_size(h, self.pad_multiple, self.min_side), padded_size(w, self.pad_multiple, self.min_side)
 
     def seeds(self, batch: list[np.ndarray]) -> list[int]:
         if self.options.seed is None:
             return [int(s) for s in self._rng.integers(0, 2**63 - 1, size=len(batch))]
         return [image_seed(p, self.options.seed) for p in batch]
 
+    def whole_image_bytes(self, height: int, width: int, channels: int) -> int:
+        """Estimated peak bytes of one whole-image pass at this (unpadded) size."""
+        from imgtrans.streaming import Unstreamable, whole_image_bytes
+
+        if self._bytes_per_pixel is None:
+            side = max(self.pad_multiple, 256 // self.pad_multiple * self.pad_multiple)
+            try:
+                output = self._graph(torch.zeros(channels, side, side, dtype=torch.uint8), seed=0)
+                self._bytes_per_pixel = whole_image_bytes(output) / side**2
+            except Unstreamable:
+                self._bytes_per_pixel = 0.0
+        padded = padded_size(height, self.pad_multiple, self.min_side) * padded_size(width, self.pad_multiple, self.min_side)
+        return int(self._bytes_per_pixel * padded * WHOLE_IMAGE_SLACK)
+
+    def _graph(self, pixels: torch.Tensor, *, seed: int):
+        from imgtrans.streaming.graph import Input, build
+
+        source = self._source(pixels)
+        return build(self.generator, source, per_image_norm=PerImageBatchNorm, per_image_dropout=PerImageDropout,
+                     make_mask=lambda layer, shape: dropout_mask(seed, layer.layer, layer.p, shape))
+
+    def _source(self, pixels: torch.Tensor):
+        from imgtrans.streaming.graph import Input
+
+        h, w = pixels.shape[-2:]
+        rows = torch.from_numpy(reflect_index(h, *padding_for(h, self.pad_multiple, self.min_side)))
+        cols = torch.from_numpy(reflect_index(w, *padding_for(w, self.pad_multiple, self.min_side)))
+        return Input(pixels, rows, cols, self.preprocess.mean, self.preprocess.std, self.device)
+
+    def should_stream(self, batch: torch.Tensor) -> bool:
+        if self.options.stream is not None:
+            return self.options.stream
+        n, c, h, w = batch.shape
+        return self.whole_image_bytes(h, w, c) > self.budget
+
     @torch.inference_mode()
-    def forward(self, batch: list[np.ndarray]) -> torch.Tensor:
-        """HxWxC uint8 arrays (all the same size) -> the generator's output in
-        [-1, 1] at the input size (padding removed)."""
-        self.noise.reset(self.seeds(batch), self.device)
-        x = torch.from_numpy(np.stack(batch)).to(self.device).permute(0, 3, 1, 2).float()
-        x = (x / 255.0 - self.options.mean) / self.options.std
-        h, w = x.shape[-2:]
-        x, (top, left) = pad_reflect(x, self.pad_multiple)
-        return self.generator(x)[..., top : top + h, left : left + w]
+    def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
+        """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
+        the same size, as uint8 or float in [0, 1], on the CPU."""
+        n, c, h, w = batch.shape
+        pre = self.preprocess
+        if self.should_stream(batch):
+            self.last_streamed = True
+            return torch.cat([self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8) for i in range(n)])
+        self.last_streamed = False
+        per_image = max(1, self.whole_image_bytes(h, w, c))
+        group = max(1, min(n, self.budget // per_image))
+        outputs = []
+        for start in range(0, n, group):
+            part = batch[start : start + group].to(self.device)
+            x = part.float() / 255.0 if part.dtype == torch.uint8 else part.float()
+            x, (top, left) = pad_reflect((x - pre.mean) / pre.std, self.pad_multiple, self.min_side)
+            self.seeds_now[:] = seeds[start : start + group]
+            y = self.generator(x)[..., top : top + h, left : left + w]
+            outputs.append(self._finish(y, to_uint8))
+        return torch.cat(outputs)
+
+    def _finish(self, y: torch.Tensor, to_uint8: bool) -> torch.Tensor:
+        y = (y.float() * self.preprocess.std + self.preprocess.mean).clamp(0, 1)
+        return (y * 255.0).round().to(torch.uint8).cpu() if to_uint8 else y.cpu()
+
+    def _run_streamed(self, pixels: torch.Tensor, seed: int, *, to_uint8: bool) -> torch.Tensor:
+        from imgtrans.streaming import plan_stream
+
+        c, h, w = pixels.shape
+        source = self._source(pixels)
+        top, left = padding_for(h, self.pad_multiple, self.min_side)[0], padding_for(w, self.pad_multiple, self.min_side)[0]
+        fixed = h * w * c * (1 if pixels.dtype == torch.uint8 else 4)  # the output picture
+        plan = plan_stream(
+            self.generator, source, rows=(top, top + h), budget=max(self.budget - fixed, 1 << 12),
+            per_image_norm=PerImageBatchNorm, per_image_dropout=PerImageDropout,
+            make_mask=lambda layer, shape: dropout_mask(seed, layer.layer, layer.p, shape),
+        )
+        out = None
+
+        def sink(a: int, rows: torch.Tensor) -> None:
+            nonlocal out
+            strip = self._finish(rows[..., left : left + w], to_uint8)
+            if out is None:
+                out = torch.empty((1, strip.shape[1], h, w), dtype=strip.dtype)
+            out[:, :, a - top : a - top + strip.shape[2]] = strip
+
+        plan.run(sink)
+        self.last_plan = plan
+        return out
 
     def __call__(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays (all the same size) -> translated uint8 arrays."""
-        y = self.forward(batch)
-        y = ((y * self.options.std + self.options.mean) * 255.0).round().clamp(0, 255).to(torch.uint8)
-        return list(y.permute(0, 2, 3, 1).cpu().numpy())
+        x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
+        y = self.run(x, self.seeds(batch), to_uint8=True)
+        return list(y.permute(0, 2, 3, 1).numpy())

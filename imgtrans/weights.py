@@ -7,6 +7,8 @@ Reading metadata parses the header directly, so it needs no torch.
 
 from __future__ import annotations
 
+from imgtrans.errors import ImgtransError
+
 import datetime as _dt
 import hashlib
 import json
@@ -23,7 +25,7 @@ _JSON_KEYS = ("config", "preprocess", "labels")
 _MAX_HEADER = 100 * 1024 * 1024
 
 
-class WeightsError(Exception):
+class WeightsError(ImgtransError):
     """A weights file that is missing, unreadable or not an imgtrans file."""
 
 

@@ -33,7 +33,15 @@ def create_app(pm=None) -> typer.Typer:
     weights_cmd.register(app)
     plugins_cmd.register(app)
     pm.hook.register_commands(app=app)
+    _guard_commands(app)
     return app
+
+
+def _guard_commands(app: typer.Typer) -> None:
+    for command in app.registered_commands:
+        command.callback = common.guard(command.callback)
+    for group in app.registered_groups:
+        _guard_commands(group.typer_instance)
 
 
 def main() -> None:

@@ -3,6 +3,7 @@ the one-line error convention (exit 2 for usage errors, 1 for failed inputs)."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass, field
 
@@ -10,8 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-USAGE_ERROR = 2
-INPUT_ERROR = 1
+from imgtrans.errors import INPUT_ERROR, USAGE_ERROR, ImgtransError
 
 
 @dataclass
@@ -42,6 +42,21 @@ class AppState:
     def fail(self, message: str, code: int = USAGE_ERROR):
         self.error(message)
         raise typer.Exit(code)
+
+
+def guard(command):
+    """Wrap a command so that an `ImgtransError` is one line on stderr and its
+    exit code, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ImgtransError as exc:
+            Console(stderr=True, highlight=False).print(f"[red]imgtrans: error:[/] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
 
 
 def state(ctx: typer.Context) -> AppState:

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import AppState, print_json_line, print_table, state
-from imgtrans.cli.resolve import device_or_fail, find_spec, load_model, weights_path
+from imgtrans.cli.resolve import find_spec, load_model
 
 CLASSIFIERS = "classifiers"
 
@@ -125,17 +125,20 @@ def register(app: typer.Typer) -> None:
         if direction not in ("AtoB", "BtoA"):
             app_state.fail(f"--direction must be AtoB or BtoA, not {direction!r}")
         spec = find_spec(app_state, model)
-        loaded = load_model(app_state, weights_path(app_state, spec))
+        kind = app_state.registry.family(spec.family).kind
 
         from imgtrans.evaluation import data as eval_data
         from imgtrans.evaluation import suites
         from imgtrans.training.data import DatasetError
 
         try:
-            layout = "conditional" if loaded.family.kind == "conditional" else eval_data.layout(data)
+            layout = "conditional" if kind == "conditional" else eval_data.layout(data)
         except DatasetError as exc:
             app_state.fail(str(exc))
-        labels = loaded.info.labels or spec.labels
+        if target is not None and layout != "unpaired":
+            app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
+        loaded = load_model(app_state, model, device=device, quiet=as_json, seed=seed)
+        labels = loaded.labels if kind == "conditional" else ()
         reference = find_classifier(app_state, classifier, labels if layout == "conditional" else ())
         if layout == "conditional":
             if reference is None:
@@ -143,28 +146,22 @@ def register(app: typer.Typer) -> None:
             if labels and tuple(labels) != tuple(reference.labels):
                 app_state.fail(f"{model!r} has labels ({', '.join(labels)}), the classifier {reference.name!r} has ({', '.join(reference.labels)})")
         target_index = None
-        if target is not None and layout != "unpaired":
-            app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
         if target is not None:
             if reference is None:
                 app_state.fail("--target needs --classifier")
-            from imgtrans.cli.sample import parse_labels
-
-            try:
-                target_index = parse_labels([target], reference.labels, len(reference.labels))[0]
-            except ValueError:
+            lowered = [label.lower() for label in reference.labels]
+            if target.lower() in lowered:
+                target_index = lowered.index(target.lower())
+            elif target.isdigit() and int(target) < len(reference.labels):
+                target_index = int(target)
+            else:
                 app_state.fail(f"classifier {reference.name!r} has no label {target!r} (known: {', '.join(reference.labels)})")
-        torch_device = device_or_fail(app_state, device, quiet=as_json)
         try:
             if layout == "conditional":
-                result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=torch_device)
+                result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=loaded.device)
             else:
-                from imgtrans.translate import InferenceOptions, Translator
-
-                pre = spec.preprocess
-                translator = Translator(loaded.generator, device=torch_device, pad_multiple=loaded.family.pad_multiple(loaded.config),
-                                        options=InferenceOptions(seed=seed, mean=pre.mean, std=pre.std))
-                channels = (loaded.config.input_nc, loaded.config.output_nc)
+                translator = loaded.translate_arrays
+                channels = (loaded.channels, loaded.output_channels)
                 if layout == "paired":
                     result = suites.paired(translator, data, direction=direction, channels=channels, classifier=reference, seed=seed)
                 else:

@@ -1,51 +1,30 @@
-"""From a model name to a loaded network, with usage errors (exit 2) that say
-how to get missing weights."""
+"""From a model name to a loaded library model, with the CLI's download
+progress and its notes on stderr. Errors are `ImgtransError`s, turned into
+one-line messages and exit codes by `cli.common.guard`."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from imgtrans.cli.common import AppState
-from imgtrans.registry import UnknownModelError
 from imgtrans.spec import ModelSpec
 
 
 def find_spec(app_state: AppState, name: str) -> ModelSpec:
-    try:
-        return app_state.registry.model(name)
-    except UnknownModelError as exc:
-        app_state.fail(str(exc))
+    return app_state.registry.model(name)
 
 
-def weights_path(app_state: AppState, spec: ModelSpec, *, mirror: str | None = None) -> Path:
-    """The local weights file, downloading catalogue weights on first use."""
-    located = app_state.registry.locate(spec)
-    if located.path is not None:
-        return located.path
-    if located.status == "downloadable":
-        from imgtrans.cli.download_ui import pull_with_progress
+def load_model(app_state: AppState, name: str, *, device: str | None = None, mirror: str | None = None,
+               quiet: bool = False, **options):
+    """`imgtrans.load(name, ...)`, downloading with a progress bar on a terminal."""
+    from imgtrans.cli.download_ui import progress_reporter
+    from imgtrans.device import resolve
+    from imgtrans.hub import load, weights_file
 
-        return pull_with_progress(app_state, spec, mirror=mirror)
-    app_state.fail(
-        f"no weights for model {spec.name!r}: import a checkpoint with "
-        f"`imgtrans weights import FILE --name {spec.name} --plugin {spec.family}`"
-    )
-
-
-def load_model(app_state: AppState, path: Path):
-    from imgtrans.loading import load_generator
-    from imgtrans.weights import WeightsError
-
-    try:
-        return load_generator(app_state.registry, path)
-    except (WeightsError, LookupError) as exc:
-        app_state.fail(str(exc))
-
-
-def device_or_fail(app_state: AppState, name: str | None, *, quiet: bool = False):
-    from imgtrans.device import DeviceError, resolve
-
-    try:
-        return resolve(name, warn=None if quiet else app_state.note)
-    except DeviceError as exc:
-        app_state.fail(str(exc))
+    registry = app_state.registry
+    spec = registry.model(name)
+    with progress_reporter(app_state, spec.name) as (progress, on_url):
+        fresh = registry.locate(spec).path is None
+        path = weights_file(registry, spec, mirror=mirror, progress=progress, on_url=on_url)
+    if fresh:
+        app_state.note(f"saved {spec.name} to {path}")
+    resolve(device, warn=None if quiet else app_state.note)  # says once when auto falls back to the CPU
+    return load(name, device=device, registry=registry, **options)

@@ -10,9 +10,11 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import INPUT_ERROR, AppState, print_json_line, state
-from imgtrans.cli.resolve import device_or_fail, find_spec, load_model, weights_path
-from imgtrans.device import DeviceError, validate
+from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.device import validate
+from imgtrans.errors import check_seed
 from imgtrans.inputs import OUTPUT_FORMATS, Result, plan
+from imgtrans.memory import parse_size
 
 
 def register(app: typer.Typer) -> None:
@@ -35,6 +37,8 @@ def register(app: typer.Typer) -> None:
         mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image on stdout.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
+        max_memory: Annotated[Optional[str], typer.Option(help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with the same result [default: from free memory].")] = None,
+        max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures with more pixels (decompression-bomb guard) [default: Pillow's, about 89 million].")] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
 
@@ -45,10 +49,9 @@ def register(app: typer.Typer) -> None:
         ext = ext.lower().lstrip(".")
         if ext not in OUTPUT_FORMATS:
             app_state.fail(f"unknown --ext {ext!r} (choose png, jpg or webp)")
-        try:
-            validate(device)
-        except DeviceError as exc:
-            app_state.fail(str(exc))
+        validate(device)
+        check_seed(seed)
+        budget = parse_size(max_memory) if max_memory is not None else None
         use_stdin = "-" in inputs
         if use_stdin and len(inputs) > 1:
             app_state.fail("'-' (stdin) cannot be combined with other inputs")
@@ -61,50 +64,38 @@ def register(app: typer.Typer) -> None:
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
 
-        path = weights_path(app_state, spec, mirror=mirror)
-        loaded = load_model(app_state, path)
-        from imgtrans.translate import InferenceOptions, Translator
-
-        preprocess = spec.preprocess
-        options = InferenceOptions(
-            eval_mode=eval_mode, dropout=not no_dropout, seed=seed, mean=preprocess.mean, std=preprocess.std
-        )
-        translator = Translator(
-            loaded.generator,
-            device=device_or_fail(app_state, device),
-            pad_multiple=loaded.family.pad_multiple(loaded.config),
-            options=options,
-        )
-        channels = getattr(loaded.config, "input_nc", 3)
+        translator = load_model(app_state, model, device=device, mirror=mirror, seed=seed, dropout=not no_dropout,
+                                eval_mode=eval_mode, max_memory=budget)
+        decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
         if use_stdin:
-            raise typer.Exit(run_stdin(app_state, translator, channels=channels, load_size=load_size, ext=ext))
+            raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))
         raise typer.Exit(
             run_files(
-                app_state, translator, jobs, results, channels=channels, load_size=load_size, ext=ext,
-                batch_size=batch_size, overwrite=overwrite, as_json=as_json, quiet=quiet, out_dir=out_dir,
+                app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
+                as_json=as_json, quiet=quiet, out_dir=out_dir, **decoding,
             )
         )
 
 
-def run_stdin(app_state: AppState, translator, *, channels: int, load_size, ext: str) -> int:
+def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_pixels, ext: str) -> int:
     from imgtrans import imageio
     from imgtrans.batchrun import resize_shorter_side
 
     try:
-        picture = imageio.decode(sys.stdin.buffer.read(), channels=channels)
+        picture = imageio.decode(sys.stdin.buffer.read(), channels=channels, max_pixels=max_pixels)
     except imageio.ImageError as exc:
         app_state.error(f"<stdin>: {exc}")
         return INPUT_ERROR
     if load_size:
         picture = resize_shorter_side(picture, load_size)
-    [pixels] = translator([picture.pixels])
+    [pixels] = translator.translate_arrays([picture.pixels])
     sys.stdout.buffer.write(imageio.encode(pixels, picture.alpha, ext))
     sys.stdout.buffer.flush()
     return 0
 
 
-def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, ext, batch_size,
-              overwrite, as_json, quiet, out_dir) -> int:
+def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
+              batch_size, overwrite, as_json, quiet, out_dir) -> int:
     from imgtrans.batchrun import translate_files
 
     start = time.perf_counter()
@@ -122,7 +113,8 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
     for result in early:
         report(result)
     stream = translate_files(
-        jobs, translator, batch_size=batch_size, channels=channels, load_size=load_size, ext=ext, overwrite=overwrite
+        jobs, translator.translate_arrays, batch_size=batch_size, channels=channels, load_size=load_size,
+        max_pixels=max_pixels, ext=ext, overwrite=overwrite,
     )
     show_progress = app_state.stderr.is_terminal and not quiet and not as_json
     if show_progress and jobs:

@@ -8,23 +8,9 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import state
-from imgtrans.cli.resolve import device_or_fail, find_spec, load_model, weights_path
-from imgtrans.device import DeviceError, validate
-
-
-def parse_labels(requested: list[str], names: tuple[str, ...], num_classes: int) -> list[int]:
-    """Labels by index (`7`) or by name (`sneaker`, case-insensitive)."""
-    lowered = [n.lower() for n in names]
-    indices = []
-    for label in requested:
-        if label.isdigit() and int(label) < num_classes:
-            indices.append(int(label))
-        elif label.lower() in lowered:
-            indices.append(lowered.index(label.lower()))
-        else:
-            known = ", ".join(names) if names else f"0..{num_classes - 1}"
-            raise ValueError(f"unknown label {label!r} (known: {known})")
-    return indices
+from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.device import validate
+from imgtrans.errors import check_seed
 
 
 def register(app: typer.Typer) -> None:
@@ -42,28 +28,23 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Generate N images per label: one row per label in a grid PNG."""
         app_state = state(ctx)
-        try:
-            validate(device)
-        except DeviceError as exc:
-            app_state.fail(str(exc))
+        validate(device)
+        check_seed(seed)
         spec = find_spec(app_state, model)
         if app_state.registry.family(spec.family).kind != "conditional":
             app_state.fail(f"{model!r} translates images; use `imgtrans run {model} IMAGE...`")
-        loaded = load_model(app_state, weights_path(app_state, spec))
-        names = loaded.info.labels or spec.labels
-        num_classes = loaded.config.num_classes
-        try:
-            labels = parse_labels(label or [str(i) for i in range(num_classes)], names, num_classes)
-        except ValueError as exc:
-            app_state.fail(str(exc))
+        generator = load_model(app_state, model, device=device)
+        indices = generator.label_indices(label)
         target = output or (Path("imgtrans-out") / model / ("" if separate else "samples.png"))
+        if target.exists() and not separate and not target.is_file():
+            app_state.fail(f"{target}: is a folder (pass a .png path, or --separate for a folder)")
 
-        from imgtrans.sampling import generate, save_grid, save_separate
+        from imgtrans.sampling import save_grid, save_separate
 
-        images = generate(loaded.generator, labels, n, seed=seed, device=device_or_fail(app_state, device))
+        images = generator.sample_array(indices, n=n, seed=seed)
         try:
             if separate:
-                written = save_separate(images, labels, names, target, overwrite=overwrite)
+                written = save_separate(images, indices, generator.labels, target, overwrite=overwrite)
             else:
                 written = [save_grid(images, target, overwrite=overwrite)]
         except FileExistsError as exc:

@@ -138,12 +138,12 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
                  resume: bool) -> int:
     import torch
 
-    from imgtrans.cli.resolve import device_or_fail
+    from imgtrans.device import resolve
     from imgtrans.training.engine import Distributed, Trainer, seed_everything
     from imgtrans.training.export import describe_exports, export_run
     from imgtrans.training.runs import RunDir
 
-    chosen = device_or_fail(app_state, device, quiet=os.environ.get("RANK", "0") != "0")
+    chosen = resolve(device, warn=None if os.environ.get("RANK", "0") != "0" else app_state.note)
     distributed = Distributed.from_environment(chosen.type)
     if chosen.type == "cuda" and distributed.enabled:
         chosen = torch.device("cuda", distributed.local_rank)

@@ -134,8 +134,9 @@ def pull_command(
     mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
 ) -> None:
     """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
-    from imgtrans.cli.download_ui import pull_with_progress
+    from imgtrans.cli.download_ui import progress_reporter
     from imgtrans.cli.resolve import find_spec
+    from imgtrans.hub import download_weights
 
     app_state = state(ctx)
     specs = [find_spec(app_state, name) for name in names]
@@ -146,7 +147,9 @@ def pull_command(
         elif located.status == "missing":
             app_state.fail(f"{spec.name!r} has no download source; import it with `imgtrans weights import`")
         else:
-            pull_with_progress(app_state, spec, mirror=mirror)
+            with progress_reporter(app_state, spec.name) as (progress, on_url):
+                path = download_weights(app_state.registry, spec, mirror=mirror, progress=progress, on_url=on_url)
+            app_state.note(f"saved {spec.name} to {path}")
 
 
 def _spec_from_package(app_state, package: str, name: str | None):

@@ -76,6 +76,7 @@ FAMILY = Family(
     build_generator=build_generator,
     build_discriminator=build_discriminator,
     pad_multiple=lambda config: 4,
+    min_side=lambda config: 8,  # the residual blocks reflect 1 px at 1/4 scale
     checkpoint_filter=checkpoint_filter,
     train_config=CycleGANTrainConfig,
     make_recipe=make_recipe,

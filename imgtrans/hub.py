@@ -1,0 +1,189 @@
+"""From a model name (or a weights file) to a loaded model: the public entry
+points `list_models()` and `load()`.
+
+The same lookup the CLI uses: shipped weights, then the user's cache, then a
+download of the catalogue's published checkpoint on first use. Nothing is
+printed; downloads report progress through a callback. Torch is imported only
+when a model is loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Literal
+
+from imgtrans import store
+from imgtrans.errors import ImgtransError, OptionError, check_seed
+from imgtrans.registry import Registry, UnknownModelError, WeightsStatus
+from imgtrans.spec import ModelSpec
+
+if TYPE_CHECKING:
+    from imgtrans.pipeline import ConditionalModel, TranslationModel
+
+Progress = Callable[[int, "int | None"], None]  # (bytes so far, total or None)
+PRECISIONS = ("fp32", "bf16", "fp16", "auto")
+
+
+class MissingWeightsError(ImgtransError):
+    """A known model whose weights are neither shipped, cached nor downloadable."""
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What `list_models()` says of one model."""
+
+    name: str
+    family: str
+    kind: Literal["translate", "conditional"] | None
+    direction: str
+    weights: WeightsStatus
+    path: Path | None
+    summary: str
+    license: str
+    labels: tuple[str, ...]
+
+
+def default_registry() -> Registry:
+    """Every installed plugin's families and models, plus the user's cache."""
+    from imgtrans.plugins import make_plugin_manager
+
+    return Registry.from_plugin_manager(make_plugin_manager())
+
+
+def list_models(*, registry: Registry | None = None) -> list[ModelInfo]:
+    registry = registry or default_registry()
+    infos = []
+    for spec in sorted(registry.models.values(), key=lambda s: s.name):
+        located = registry.locate(spec)
+        family = registry.families.get(spec.family)
+        infos.append(ModelInfo(spec.name, spec.family, family.kind if family else None, spec.direction,
+                               located.status, located.path, spec.summary, spec.license, spec.labels))
+    return infos
+
+
+def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None = None,
+                     progress: Progress | None = None, on_url: Callable[[str], None] | None = None) -> Path:
+    """Download, verify and convert `spec`'s published checkpoint into the cache."""
+    from imgtrans.convert import import_checkpoint
+    from imgtrans.download import DownloadError, fetch, mirrored
+    from imgtrans.weights import WeightsError
+
+    url = mirrored(spec.weights.url, mirror)
+    if on_url is not None:
+        on_url(url)
+    destination = store.cached_path(spec.name)
+    received, total_size = 0, None
+
+    def on_start(total):
+        nonlocal total_size
+        total_size = total
+        if progress is not None:
+            progress(0, total)
+
+    def on_chunk(n):
+        nonlocal received
+        received += n
+        if progress is not None:
+            progress(received, total_size)
+
+    part = None
+    try:
+        part, sha256 = fetch(url, store.cache_dir(), on_start=on_start, on_chunk=on_chunk)
+        if spec.weights.sha256 and sha256 != spec.weights.sha256:
+            raise DownloadError(f"sha256 mismatch: got {sha256}, expected {spec.weights.sha256}")
+        import_checkpoint(
+            registry, part, name=spec.name, family_name=spec.family, options=spec.config,
+            destination=destination, preprocess=spec.preprocess, direction=spec.direction,
+            license=spec.license, source_label=url, summary=spec.summary, labels=spec.labels,
+        )
+    except (DownloadError, WeightsError) as exc:
+        reason = str(exc).replace(str(part), "the downloaded file") if part else str(exc)
+        raise DownloadError(
+            f"could not get weights for {spec.name!r} from {url}: {reason}; if you have the file, import it: "
+            f"imgtrans weights import FILE --name {spec.name} --plugin {spec.family}"
+        ) from None
+    finally:
+        if part is not None:
+            part.unlink(missing_ok=True)
+    return destination
+
+
+def weights_file(registry: Registry, spec: ModelSpec, *, mirror: str | None = None,
+                 progress: Progress | None = None, on_url: Callable[[str], None] | None = None) -> Path:
+    """The local weights file of `spec`, downloading catalogue weights on first use."""
+    located = registry.locate(spec)
+    if located.path is not None:
+        return located.path
+    if located.status == "downloadable":
+        return download_weights(registry, spec, mirror=mirror, progress=progress, on_url=on_url)
+    raise MissingWeightsError(
+        f"no weights for model {spec.name!r}: import a checkpoint with "
+        f"`imgtrans weights import FILE --name {spec.name} --plugin {spec.family}`"
+    )
+
+
+def resolve(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec | None, Path | None]:
+    """A catalogue/cache name, or the path of an imgtrans .safetensors file."""
+    if isinstance(name_or_path, Path) or (str(name_or_path).endswith(store.SUFFIX) and Path(name_or_path).is_file()):
+        path = Path(name_or_path)
+        if not path.is_file():
+            raise MissingWeightsError(f"{path}: no such weights file")
+        return None, path
+    return registry.model(str(name_or_path)), None
+
+
+def load(
+    name_or_path: str | Path,
+    *,
+    device: str | None = None,
+    precision: str | None = None,
+    mirror: str | None = None,
+    progress: Progress | None = None,
+    seed: int | None = None,
+    dropout: bool = True,
+    eval_mode: bool = False,
+    max_memory: int | str | None = None,
+    registry: Registry | None = None,
+) -> "TranslationModel | ConditionalModel":
+    """Load a model by name (`imgtrans models`) or from a `.safetensors` file.
+
+    `device`: auto (default; or $IMGTRANS_DEVICE), cpu, cuda, cuda:N, mps.
+    `max_memory` ("2GB" or bytes) bounds the memory for one picture and its
+    activations; larger pictures run streamed, with the same result.
+    `seed` makes pix2pix's test-time dropout reproducible; `dropout=False`
+    turns it off and `eval_mode=True` uses the stored running statistics.
+    """
+    from imgtrans.device import resolve as resolve_device
+    from imgtrans.device import validate
+    from imgtrans.memory import parse_size
+
+    validate(device)
+    check_seed(seed)
+    if precision is not None and precision not in PRECISIONS:
+        raise OptionError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
+    budget = parse_size(max_memory) if max_memory is not None else None
+    registry = registry or default_registry()
+    spec, path = resolve(registry, name_or_path)
+    if path is None:
+        path = weights_file(registry, spec, mirror=mirror, progress=progress)
+
+    from imgtrans.loading import load_generator
+    from imgtrans.pipeline import ConditionalModel, TranslationModel
+
+    loaded = load_generator(registry, path)
+    torch_device = resolve_device(device)
+    name = spec.name if spec is not None else path.stem
+    if loaded.family.kind == "conditional":
+        labels = loaded.info.labels or (spec.labels if spec else ())
+        return ConditionalModel(name, loaded, device=torch_device, labels=tuple(labels))
+    from imgtrans.spec import Preprocess
+    from imgtrans.translate import InferenceOptions
+
+    preprocess = spec.preprocess if spec is not None else Preprocess.from_dict(loaded.info.preprocess)
+    options = InferenceOptions(eval_mode=eval_mode, dropout=dropout, seed=seed, max_memory=budget)
+    return TranslationModel(name, loaded, device=torch_device, options=options, preprocess=preprocess,
+                            precision=precision or "fp32")
+
+
+__all__ = ["ModelInfo", "MissingWeightsError", "UnknownModelError", "list_models", "load"]

@@ -1,0 +1,230 @@
+"""Loaded models, as the library hands them out (imports torch).
+
+`TranslationModel` is callable on a PIL image, a numpy uint8 array or a
+torch float tensor and gives back the same type at the same size (alpha
+kept); `translate()` runs an iterable in batches. `ConditionalModel.sample()`
+draws labelled images. One lock per model serialises calls from several
+threads (torch already uses every core inside one call), so concurrent calls
+give exactly what sequential calls give.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+import torch
+from PIL import Image
+
+from imgtrans import imageio
+from imgtrans.errors import ModelKindError, OptionError, check_seed
+from imgtrans.imageio import ImageError
+from imgtrans.loading import LoadedModel
+from imgtrans.spec import Preprocess
+from imgtrans.translate import InferenceOptions, Translator
+
+MAX_SAMPLES = 65536  # images in one sample() call
+
+# ITU-R 601-2 luma, as Pillow's RGB -> L conversion.
+_LUMA = torch.tensor([0.299, 0.587, 0.114])
+
+
+class _Model:
+    def __init__(self, name: str, loaded: LoadedModel, device: torch.device):
+        self.name = name
+        self.family = loaded.family.name
+        self.config = loaded.config
+        self.info = loaded.info
+        self.device = device
+        self._loaded = loaded
+        self._lock = threading.Lock()
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The network (with imgtrans's test-time layers swapped in)."""
+        return self._loaded.generator
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r} ({self.family}) on {self.device}>"
+
+
+class TranslationModel(_Model):
+    """An image-to-image generator: `model(image)` -> translated image."""
+
+    def __init__(self, name: str, loaded: LoadedModel, *, device: torch.device, options: InferenceOptions,
+                 preprocess: Preprocess, precision: str = "fp32"):
+        super().__init__(name, loaded, device)
+        family, config = loaded.family, loaded.config
+        self.direction = loaded.info.direction
+        self.preprocess = preprocess
+        self.precision = precision
+        self.pad_multiple = family.pad_multiple(config)
+        self.min_side = family.min_side(config)
+        self.channels = getattr(config, "input_nc", preprocess.channels)
+        self.output_channels = getattr(config, "output_nc", self.channels)
+        self._translator = Translator(loaded.generator, device=device, pad_multiple=self.pad_multiple,
+                                      options=options, preprocess=preprocess, min_side=self.min_side)
+
+    @property
+    def streamed_last(self) -> bool:
+        """Whether the last picture ran on the streamed (bounded-memory) path."""
+        return self._translator.last_streamed
+
+    def translate_arrays(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+        """HxWxC uint8 arrays of one size with the model's input channels ->
+        HxWxC' uint8 translations. The core the other entry points use."""
+        with self._lock:
+            return self._translator(batch)
+
+    def _run_tensor(self, x: torch.Tensor) -> torch.Tensor:
+        """N x C x H x W float in [0, 1] (model channels) -> float output in [0, 1]."""
+        quantised = [(img.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy() for img in x.cpu()]
+        with self._lock:
+            seeds = self._translator.seeds(quantised)
+            return self._translator.run(x.cpu().float(), seeds, to_uint8=False)
+
+    def __call__(self, image: Any) -> Any:
+        """Translate one picture: PIL.Image, numpy uint8 (HxW or HxWxC), or a
+        torch float tensor in [0, 1] (CxHxW or NxCxHxW). Same type and size out."""
+        if isinstance(image, Image.Image):
+            picture = imageio.from_pil(image, channels=self.channels)
+            [pixels] = self.translate_arrays([picture.pixels])
+            return imageio.to_pil(pixels, picture.alpha)
+        if isinstance(image, np.ndarray):
+            pixels, alpha, flat = _split_array(image, self.channels)
+            [out] = self.translate_arrays([pixels])
+            if alpha is not None:
+                out = np.concatenate([out, alpha[:, :, None]], axis=2)
+            return out[:, :, 0] if flat and out.shape[2] == 1 else out
+        if isinstance(image, torch.Tensor):
+            return self._call_tensor(image)
+        raise ImageError(f"cannot translate a {type(image).__name__}: pass a PIL image, a numpy uint8 array or a torch tensor")
+
+    def _call_tensor(self, image: torch.Tensor) -> torch.Tensor:
+        if image.dim() not in (3, 4) or not image.is_floating_point():
+            raise ImageError(f"a tensor image must be float C x H x W or N x C x H x W in [0, 1], not {image.dtype} {tuple(image.shape)}")
+        batch = image if image.dim() == 4 else image[None]
+        c = batch.shape[1]
+        if c not in (1, 2, 3, 4):
+            raise ImageError(f"a tensor image needs 1-4 channels (gray, gray+alpha, RGB, RGBA), not {c}")
+        alpha = batch[:, c - 1 :] if c in (2, 4) else None
+        colour = batch[:, : c - 1] if alpha is not None else batch
+        out = self._run_tensor(_tensor_channels(colour.float(), self.channels))
+        out = out.to(device=image.device, dtype=image.dtype)
+        if alpha is not None:
+            out = torch.cat([out, alpha], 1)
+        return out if image.dim() == 4 else out[0]
+
+    def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
+        """Translate many pictures in order; consecutive numpy/PIL pictures of
+        one size share a batch of up to `batch_size`."""
+        if batch_size < 1:
+            raise OptionError("batch_size must be at least 1")
+        pending: list[tuple[Any, np.ndarray, Any]] = []
+
+        def flush():
+            outputs = self.translate_arrays([p for _, p, _ in pending]) if pending else []
+            for (original, _, extra), out in zip(pending, outputs):
+                yield _restore(original, out, extra)
+            pending.clear()
+
+        for image in images:
+            if isinstance(image, torch.Tensor):
+                yield from flush()
+                yield self(image)
+                continue
+            if isinstance(image, Image.Image):
+                picture = imageio.from_pil(image, channels=self.channels)
+                pixels, extra = picture.pixels, picture.alpha
+            elif isinstance(image, np.ndarray):
+                pixels, alpha, flat = _split_array(image, self.channels)
+                extra = (alpha, flat)
+            else:
+                raise ImageError(f"cannot translate a {type(image).__name__}")
+            if pending and (pending[0][1].shape != pixels.shape or len(pending) >= batch_size):
+                yield from flush()
+            pending.append((image, pixels, extra))
+        yield from flush()
+
+
+def _restore(original: Any, out: np.ndarray, extra) -> Any:
+    if isinstance(original, Image.Image):
+        return imageio.to_pil(out, extra)
+    alpha, flat = extra
+    if alpha is not None:
+        out = np.concatenate([out, alpha[:, :, None]], axis=2)
+    return out[:, :, 0] if flat and out.shape[2] == 1 else out
+
+
+def _split_array(image: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarray | None, bool]:
+    """(pixels with the model's channels, alpha or None, was it HxW)."""
+    if image.dtype != np.uint8:
+        raise ImageError(f"a numpy image must be uint8, not {image.dtype} (scale floats to 0-255 first)")
+    if image.ndim == 2:
+        image, flat = image[:, :, None], True
+    elif image.ndim == 3 and image.shape[2] in (1, 2, 3, 4):
+        flat = False
+    else:
+        raise ImageError(f"a numpy image must be H x W or H x W x C with C in 1-4, not {image.shape}")
+    if min(image.shape[:2]) < 1:
+        raise ImageError(f"empty image {image.shape}")
+    c = image.shape[2]
+    alpha = np.ascontiguousarray(image[:, :, c - 1]) if c in (2, 4) else None
+    colour = image[:, :, : c - 1] if alpha is not None else image
+    mode = "L" if colour.shape[2] == 1 else "RGB"
+    pil = Image.fromarray(colour[:, :, 0] if mode == "L" else np.ascontiguousarray(colour), mode)
+    return imageio.from_pil(pil, channels=channels).pixels, alpha, flat
+
+
+def _tensor_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
+    if x.shape[1] == channels:
+        return x
+    if channels == 1:
+        return (x * _LUMA.to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return x.expand(-1, 3, -1, -1)
+
+
+class ConditionalModel(_Model):
+    """A class-conditional generator: `sample(labels, n, seed)` -> PIL images."""
+
+    def __init__(self, name: str, loaded: LoadedModel, *, device: torch.device, labels: tuple[str, ...]):
+        super().__init__(name, loaded, device)
+        self.labels = labels
+        self.num_classes = loaded.config.num_classes
+
+    def label_indices(self, requested: Iterable[str | int] | None) -> list[int]:
+        """Labels by index (7, "7") or name ("sneaker", any case); None: all."""
+        if requested is None:
+            return list(range(self.num_classes))
+        lowered = [n.lower() for n in self.labels]
+        indices = []
+        for label in requested:
+            text = str(label)
+            if text.isdigit() and int(text) < self.num_classes:
+                indices.append(int(text))
+            elif text.lower() in lowered:
+                indices.append(lowered.index(text.lower()))
+            else:
+                known = ", ".join(self.labels) if self.labels else f"0..{self.num_classes - 1}"
+                raise OptionError(f"unknown label {text!r} (known: {known})")
+        return indices
+
+    def sample_array(self, labels: Iterable[str | int] | None = None, *, n: int = 8, seed: int | None = None) -> np.ndarray:
+        """uint8 [len(labels), n, H, W, C]; the same seed gives the same pixels."""
+        from imgtrans.sampling import generate
+
+        indices = self.label_indices(labels)
+        if not 1 <= n or n * len(indices) > MAX_SAMPLES:
+            raise OptionError(f"n must be between 1 and {MAX_SAMPLES // max(len(indices), 1)} for {len(indices)} label(s)")
+        check_seed(seed)
+        with self._lock:
+            return generate(self.generator, indices, n, seed=seed, device=self.device)
+
+    def sample(self, labels: Iterable[str | int] | None = None, *, n: int = 8, seed: int | None = None) -> list[Image.Image]:
+        """n PIL images per label, label after label."""
+        images = self.sample_array(labels, n=n, seed=seed)
+        return [imageio.to_pil(img) for row in images for img in row]
+
+    def __call__(self, *args, **kwargs):
+        raise ModelKindError(f"{self.name!r} generates images from labels: use model.sample(labels, n=..., seed=...)")
