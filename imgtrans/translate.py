@@ -137,6 +137,7 @@ class Translator:
         self.budget = options.max_memory if options.max_memory is not None else default_budget(device)
         self._bytes_per_pixel: float | None = None
         self.last_streamed = False
+        self.last_plan = None  # the streamed plan of the last picture, for inspection
 
     def padded_shape(self, pixels: np.ndarray) -> tuple[int, int]:
         h, w = pixels.shape[:2]

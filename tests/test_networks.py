@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-MANIFEST = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official_state_dicts.json"
+MANIFEST = Path(__file__).resolve().parent / "data" / "official_state_dicts.json"  # from the reference implementation
 CASES = {
     "resnet_9blocks-instance": ("cyclegan", {}, "G"),
     "resnet_6blocks-instance": ("cyclegan", {"netG": "resnet_6blocks"}, "G"),

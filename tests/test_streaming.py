@@ -1,0 +1,162 @@
+"""Streamed inference gives the whole-image result in bounded memory."""
+
+import copy
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from conftest import random_image
+from imgtrans.blocks import init_weights
+from imgtrans.translate import InferenceOptions, Translator
+
+
+def network(registry, family, **options):
+    fam = registry.family(family)
+    torch.manual_seed(0)
+    net = init_weights(fam.build_generator(fam.make_config(options)))
+    config = fam.make_config(options)
+    return net, fam.pad_multiple(config), fam.min_side(config)
+
+
+@pytest.fixture(params=["resnet-instance", "resnet-affine", "unet-dropout-seeded", "unet-no-dropout", "unet-eval"])
+def case(request, registry):
+    kind = request.param
+    if kind.startswith("resnet"):
+        net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8, norm_affine=kind.endswith("affine"))
+        if kind.endswith("affine"):  # trained-looking scales and shifts, not the initial 1 and 0
+            for m in net.modules():
+                if isinstance(m, torch.nn.InstanceNorm2d):
+                    m.weight.data.uniform_(0.5, 1.5)
+                    m.bias.data.uniform_(-0.5, 0.5)
+        return net, multiple, minimum, {}
+    net, multiple, minimum = network(registry, "pix2pix", netG="unet_64", ngf=8)
+    options = {"unet-dropout-seeded": {"seed": 4}, "unet-no-dropout": {"dropout": False}, "unet-eval": {"eval_mode": True}}[kind]
+    return net, multiple, minimum, options
+
+
+def translate(case, pictures, **extra):
+    net, multiple, minimum, options = case
+    translator = Translator(copy.deepcopy(net), device=torch.device("cpu"), pad_multiple=multiple, min_side=minimum,
+                            options=InferenceOptions(**options, **extra))
+    return translator(pictures), translator
+
+
+@pytest.mark.parametrize("size", [(37, 23), (1, 9), (50, 1), (3, 3), (70, 66)])
+def test_streamed_equals_whole_image(case, size):
+    h, w = size
+    rng = np.random.default_rng(h * 100 + w)
+    pictures = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for _ in range(2)]  # a batch of two
+    whole, _ = translate(case, pictures, stream=False)
+    for budget in (1 << 12, 1 << 20):  # 1-row strips with every map on disk; a few strips in RAM
+        streamed, translator = translate(case, pictures, stream=True, max_memory=budget)
+        assert translator.last_streamed
+        for a, b in zip(whole, streamed):
+            diff = np.abs(a.astype(int) - b.astype(int))
+            mse = (diff.astype(float) ** 2).mean()
+            assert diff.max() <= 1, (size, budget)
+            assert mse == 0 or 10 * np.log10(255**2 / mse) >= 50
+
+
+def test_small_budget_spills_and_stays_within_it(registry):
+    net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8)
+    picture = np.random.default_rng(0).integers(0, 256, (120, 90, 3), dtype=np.uint8)
+    translator = Translator(net, device=torch.device("cpu"), pad_multiple=multiple, min_side=minimum,
+                            options=InferenceOptions(stream=True, max_memory=200_000))
+    translator([picture])
+    plan = translator.last_plan
+    assert plan.spilled_bytes > 0
+    assert plan.peak_stored_ram <= plan.store_budget
+    assert plan.strip_rows(plan.output) < plan.output.height  # more than one strip
+
+
+def test_temporary_maps_are_gone_after_success_error_and_interrupt(registry, tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)
+    net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8)
+    picture = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    fds = len(os.listdir("/proc/self/fd"))
+
+    def run(fail: type[BaseException] | None):
+        translator = Translator(copy.deepcopy(net), device=torch.device("cpu"), pad_multiple=multiple,
+                                min_side=minimum, options=InferenceOptions(stream=True, max_memory=100_000))
+        if fail is not None:
+            from imgtrans.streaming import executor
+
+            original = executor.StreamPlan._materialise
+            calls = []
+
+            def failing(self, *args):
+                calls.append(1)
+                if len(calls) == 3:
+                    raise fail()
+                return original(self, *args)
+
+            monkeypatch.setattr(executor.StreamPlan, "_materialise", failing)
+        try:
+            translator([picture])
+        finally:
+            monkeypatch.undo()
+            monkeypatch.setenv("TMPDIR", str(tmp_path))
+
+    run(None)
+    with pytest.raises(RuntimeError):
+        run(RuntimeError)
+    with pytest.raises(KeyboardInterrupt):
+        run(KeyboardInterrupt)
+    assert len(os.listdir("/proc/self/fd")) == fds  # every spilled map's file closed
+    assert [p for p in tmp_path.iterdir() if p.name.startswith("imgtrans-map-")] == []
+
+
+def test_streaming_bounds_peak_memory(tmp_path):
+    """Peak RSS of a 4 MP picture: whole-image vs streamed with a 64 MB budget."""
+    script = textwrap.dedent("""
+        import resource, sys, numpy as np, torch
+        sys.path.insert(0, "plugins")
+        from imgtrans_cyclegan.networks import ResnetGenerator
+        from imgtrans.translate import InferenceOptions, Translator
+        torch.manual_seed(0)
+        net = ResnetGenerator(ngf=8, n_blocks=6)
+        picture = np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)
+        def peak():
+            return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        before = peak()
+        stream = sys.argv[1] == "stream"
+        Translator(net, device=torch.device("cpu"), pad_multiple=4, min_side=8,
+                   options=InferenceOptions(stream=stream, max_memory=64 << 20))([picture])
+        print(peak() - before)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    growth = {}
+    for mode in ("stream", "whole"):
+        done = subprocess.run([sys.executable, "-c", script, mode], capture_output=True, text=True, cwd=root)
+        assert done.returncode == 0, done.stderr
+        growth[mode] = int(done.stdout)
+    # the picture in and out is 24 MB; the budget 64 MB; torch's own buffers a little more
+    assert growth["stream"] < 160 << 20, growth
+    assert growth["whole"] > 3 * growth["stream"], growth
+
+
+def test_cli_max_memory_and_max_pixels(cli, tiny_cyclegan, tmp_path):
+    random_image(tmp_path / "big.png", size=(300, 200))
+    random_image(tmp_path / "small.png", size=(30, 20))
+    whole = cli("run", tiny_cyclegan, "big.png", "-o", "whole")
+    streamed = cli("run", tiny_cyclegan, "big.png", "-o", "streamed", "--max-memory", "16MB")
+    assert whole.exit_code == 0 and streamed.exit_code == 0, streamed.stderr
+    with Image.open(tmp_path / "whole" / "big.png") as a, Image.open(tmp_path / "streamed" / "big.png") as b:
+        assert np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= 1
+
+    refused = cli("run", tiny_cyclegan, "big.png", "small.png", "-o", "limited", "--max-pixels", "50000")
+    assert refused.exit_code == 1
+    assert "big.png: image too large (300x200 = 60000 pixels" in refused.stderr and "--max-pixels" in refused.stderr
+    assert (tmp_path / "limited" / "small.png").is_file() and not (tmp_path / "limited" / "big.png").exists()
+
+    bad = cli("run", tiny_cyclegan, "small.png", "--max-memory", "a lot")
+    assert bad.exit_code == 2 and "bad memory size 'a lot'" in bad.stderr
