@@ -53,12 +53,12 @@ class TranslationModel(_Model):
     """An image-to-image generator: `model(image)` -> translated image."""
 
     def __init__(self, name: str, loaded: LoadedModel, *, device: torch.device, options: InferenceOptions,
-                 preprocess: Preprocess, precision: str = "fp32"):
+                 preprocess: Preprocess):
         super().__init__(name, loaded, device)
         family, config = loaded.family, loaded.config
         self.direction = loaded.info.direction
         self.preprocess = preprocess
-        self.precision = precision
+        self.precision = options.precision
         self.pad_multiple = family.pad_multiple(config)
         self.min_side = family.min_side(config)
         self.channels = getattr(config, "input_nc", preprocess.channels)

@@ -122,3 +122,6 @@ class ModelSpec:
     license: str = "unknown"
     source: str = ""
     labels: tuple[str, ...] = ()
+    # PSNR (dB) of each reduced precision against fp32, measured on the example
+    # photos (benchmarks/precision.py); drives --precision auto and refusals.
+    precision_psnr: Mapping[str, float] = field(default_factory=dict)

@@ -34,6 +34,7 @@ class InferenceOptions:
     seed: int | None = None  # reproducible dropout masks
     max_memory: int | None = None  # bytes for the picture and activations; None: chosen from free memory
     stream: bool | None = None  # force (True) or forbid (False) the streamed path; None: by budget
+    precision: str = "fp32"  # fp32, bf16 or fp16 (checked by imgtrans.precision)
 
 
 class PerImageBatchNorm(nn.Module):
@@ -48,7 +49,24 @@ class PerImageBatchNorm(nn.Module):
         self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.instance_norm(x, weight=self.weight, bias=self.bias, eps=self.eps)
+        with torch.autocast(x.device.type, enabled=False):  # statistics in float32
+            return F.instance_norm(x.float(), weight=self.weight, bias=self.bias, eps=self.eps)
+
+
+class Float32InstanceNorm(nn.InstanceNorm2d):
+    """Instance norm whose statistics are computed in float32 under autocast
+    (autocast does not keep normalisation in float32 by itself)."""
+
+    @classmethod
+    def replacing(cls, norm: nn.InstanceNorm2d) -> "Float32InstanceNorm":
+        new = cls(norm.num_features, eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
+                  track_running_stats=norm.track_running_stats)
+        new.load_state_dict(norm.state_dict())
+        return new.to(norm.weight.device if norm.weight is not None else "cpu")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(x.device.type, enabled=False):
+            return super().forward(x.float())
 
 
 def dropout_mask(seed: int, layer: int, p: float, shape) -> torch.Tensor:
@@ -78,6 +96,8 @@ def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int]
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
             setattr(module, name, PerImageBatchNorm(child))
+        elif type(child) is nn.InstanceNorm2d:
+            setattr(module, name, Float32InstanceNorm.replacing(child))
         elif isinstance(child, nn.Dropout):
             counter[0] += 1
             setattr(module, name, PerImageDropout(child.p, counter[0], seeds) if options.dropout else nn.Identity())
@@ -183,6 +203,10 @@ class Translator:
         n, c, h, w = batch.shape
         return self.whole_image_bytes(h, w, c) > self.budget
 
+    def autocast(self):
+        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.options.precision)
+        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+
     @torch.inference_mode()
     def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
         """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
@@ -201,7 +225,8 @@ class Translator:
             x = part.float() / 255.0 if part.dtype == torch.uint8 else part.float()
             x, (top, left) = pad_reflect((x - pre.mean) / pre.std, self.pad_multiple, self.min_side)
             self.seeds_now[:] = seeds[start : start + group]
-            y = self.generator(x)[..., top : top + h, left : left + w]
+            with self.autocast():
+                y = self.generator(x)[..., top : top + h, left : left + w]
             outputs.append(self._finish(y, to_uint8))
         return torch.cat(outputs)
 
@@ -230,7 +255,8 @@ class Translator:
                 out = torch.empty((1, strip.shape[1], h, w), dtype=strip.dtype)
             out[:, :, a - top : a - top + strip.shape[2]] = strip
 
-        plan.run(sink)
+        with self.autocast():
+            plan.run(sink)
         self.last_plan = plan
         return out
 

@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
             app_state.fail(str(exc))
         if target is not None and layout != "unpaired":
             app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
-        loaded = load_model(app_state, model, device=device, quiet=as_json, seed=seed)
+        loaded = load_model(app_state, model, device=device, quiet=as_json, seed=seed, precision="fp32")
         labels = loaded.labels if kind == "conditional" else ()
         reference = find_classifier(app_state, classifier, labels if layout == "conditional" else ())
         if layout == "conditional":

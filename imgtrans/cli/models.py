@@ -76,7 +76,9 @@ def register(app: typer.Typer) -> None:
                 parameters = parameter_count(located.path)
             except WeightsError as exc:
                 app_state.warn(str(exc))
-        full_config = dataclasses.asdict(family.make_config(config))
+        made = family.make_config(config)
+        full_config = dataclasses.asdict(made)
+        multiple = family.pad_multiple(made) if family.kind == "translate" else None
         info = {
             **_row(registry, spec),
             "family_summary": family.summary,
@@ -85,6 +87,8 @@ def register(app: typer.Typer) -> None:
             "preprocess": spec.preprocess.to_dict(),
             "preprocess_text": spec.preprocess.describe(),
             "labels": list(spec.labels),
+            "pad_multiple": multiple,
+            "precision_psnr": dict(spec.precision_psnr),
             "source": spec.source,
             "license": spec.license,
         }
@@ -99,6 +103,11 @@ def register(app: typer.Typer) -> None:
             f"  parameters   {parameters:,}" if parameters is not None else "  parameters   (weights not present)",
             f"  preprocess   {spec.preprocess.describe()}",
         ]
+        if multiple is not None:
+            lines.append(f"  padding      sides padded to a multiple of {multiple} (ONNX inputs must be multiples of it)")
+        if spec.precision_psnr:
+            measured = ", ".join(f"{p} {db:.1f} dB" for p, db in spec.precision_psnr.items())
+            lines.append(f"  precision    vs fp32 on the example photos: {measured}")
         if spec.labels:
             lines.append(f"  labels       {', '.join(spec.labels)}")
         lines += [

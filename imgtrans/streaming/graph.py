@@ -187,7 +187,7 @@ class Norm(Node):
 
     def compute(self, a, b):
         assert self.stats is not None, "statistics are computed before rows are pulled"
-        x = self.sources[0].rows(a, b)
+        x = self.sources[0].rows(a, b).float()
         scale = (self.stats.var + self.eps).rsqrt()
         shift = -self.stats.mean * scale
         if self.weight is not None:
@@ -244,13 +244,17 @@ _ACTIVATIONS = {
 }
 
 
+_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.InstanceNorm2d, nn.BatchNorm2d, nn.ReflectionPad2d)
+
+
 class _Tracer(fx.Tracer):
     def __init__(self, leaves: tuple[type, ...]):
         super().__init__()
         self.leaves = leaves
 
     def is_leaf_module(self, m, qualname):
-        return isinstance(m, self.leaves) or super().is_leaf_module(m, qualname)
+        # Subclasses of the supported layers (e.g. a float32 instance norm) are layers too.
+        return isinstance(m, self.leaves + _LAYERS) or super().is_leaf_module(m, qualname)
 
 
 def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_dropout: type, make_mask) -> Node:

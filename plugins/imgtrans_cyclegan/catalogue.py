@@ -47,6 +47,7 @@ VINTAGE = ModelSpec(
     ),
     license="MIT (c) 2025 beingbetter11643; vintagify by Yusong Zhao and Fangyi Wang",
     source="PyPI package vintagify 0.1.2: vintagify/resources/G_A2B_epoch33.pth",
+    precision_psnr={"bf16": 55.0},  # benchmarks/precision.py, worst of the example photos
 )
 
 
@@ -64,8 +65,10 @@ TRAINED_HERE = [
         weights=WeightsSource(filename=f"{name}.safetensors"),
         license=FASHION_LICENSE,
         source="trained with imgtrans; see weights/sneaker2boot.md",
+        precision_psnr={"bf16": bf16_db},  # benchmarks/precision.py
     )
-    for name, direction in (("sneaker2boot", "sneaker -> ankle boot"), ("boot2sneaker", "ankle boot -> sneaker"))
+    for name, direction, bf16_db in (("sneaker2boot", "sneaker -> ankle boot", 53.39),
+                                     ("boot2sneaker", "ankle boot -> sneaker", 53.31))
 ]
 
 

@@ -33,6 +33,7 @@ EDGES2FASHION = ModelSpec(
     weights=WeightsSource(filename="edges2fashion.safetensors"),
     license="MIT (data: Fashion-MNIST, Zalando Research, via Debian's dataset-fashion-mnist)",
     source="trained with imgtrans; see weights/edges2fashion.md",
+    precision_psnr={"bf16": 49.39},  # benchmarks/precision.py, dropout off
 )
 
 
