@@ -116,6 +116,13 @@ class TranslationModel(_Model):
             out = torch.cat([out, alpha], 1)
         return out if image.dim() == 4 else out[0]
 
+    def to_onnx(self, path, *, opset: int | None = None, overwrite: bool = False):
+        """Write the bare generator as ONNX: float32 N x C x H x W in [0, 1] in
+        (H, W multiples of `pad_multiple`), the translation in [0, 1] out."""
+        from imgtrans.onnx_export import DEFAULT_OPSET, export
+
+        return export(self, path, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
+
     def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
         """Translate many pictures in order; consecutive numpy/PIL pictures of
         one size share a batch of up to `batch_size`."""

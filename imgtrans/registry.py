@@ -52,7 +52,13 @@ class Registry:
         return registry
 
     def add_family(self, family: Family, plugin: str) -> None:
+        from imgtrans.training.contract import check_family
+
         key = f"family:{family.name}"
+        problem = check_family(family)
+        if problem is not None:
+            self.problems.append(f"family {family.name!r} from plugin {plugin!r} ignored: {problem}")
+            return
         if family.name in self.families:
             self.problems.append(
                 f"family {family.name!r} from plugin {plugin!r} ignored: "
@@ -115,6 +121,8 @@ class Registry:
             shipped = store.shipped_dir() / spec.weights.filename
             if shipped.is_file():
                 return Located("shipped", shipped)
+        if spec.weights.path and Path(spec.weights.path).is_file():
+            return Located("shipped", Path(spec.weights.path))
         cached = store.cached_path(spec.name)
         if cached.is_file():
             return Located("cached", cached)

@@ -95,13 +95,15 @@ class Family:
 class WeightsSource:
     """Where a model's weights come from.
 
-    `filename` names a file shipped in the weights directory; `url` a
+    `filename` names a file shipped in the weights directory; `path` a
+    safetensors file installed with a plugin package; `url` a
     reference-format checkpoint to download into the cache on first use;
     `package`/`package_file` a checkpoint inside an installed Python package
     (the source a shipped file was converted from). `sha256` is of the source.
     """
 
     filename: str | None = None
+    path: str | None = None
     url: str | None = None
     package: str | None = None
     package_file: str | None = None

@@ -131,9 +131,10 @@ def available_memory(device: torch.device) -> int:
 
 
 def default_budget(device: torch.device) -> int:
-    """A quarter of the free memory, between 512 MB and 1.5 GB: whole-image
-    inference up to about 1 MP (ResNet-9), streamed beyond, never out of memory."""
-    return int(min(max(available_memory(device) // 4, 512 << 20), 1536 << 20))
+    """A quarter of the free memory, between 256 MB and 1 GB: whole-image
+    inference up to about 0.7 MP (ResNet-9), streamed beyond (as fast, see
+    docs/benchmarks.md), so a user who passes nothing never runs out of memory."""
+    return int(min(max(available_memory(device) // 4, 256 << 20), 1 << 30))
 
 
 class Translator:

@@ -6,7 +6,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 import imgtrans
 from imgtrans.plugins import make_plugin_manager
@@ -94,3 +96,68 @@ def test_every_hook_is_documented():
     assert hooks == ["register_commands", "register_families", "register_models"]
     for hook in hooks:
         assert f"`{hook}(" in docs, hook
+
+
+COLORMATRIX = Path(__file__).resolve().parents[1] / "examples" / "imgtrans-colormatrix"
+
+
+@pytest.fixture(scope="module")
+def colormatrix_site(tmp_path_factory):
+    """The example plugin package under examples/, pip-installed on its own."""
+    target = tmp_path_factory.mktemp("colormatrix-site")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-index", "--target", str(target), str(COLORMATRIX)],
+        check=True, capture_output=True,
+    )
+    return target
+
+
+def test_example_plugin_end_to_end(colormatrix_site, tmp_path):
+    plugins = imgtrans_cli(colormatrix_site, "plugins", "--json")
+    assert plugins.returncode == 0, plugins.stderr
+    row = next(r for r in json.loads(plugins.stdout) if r["name"] == "colormatrix")
+    assert row["package"] == "imgtrans-colormatrix" and row["version"] == "1.0.0" and row["error"] is None
+    assert row["hooks"] == ["register_families", "register_models"]
+
+    models = imgtrans_cli(colormatrix_site, "models", "--json")
+    sepia = next(json.loads(line) for line in models.stdout.splitlines() if '"sepia"' in line)
+    assert sepia["family"] == "colormatrix" and sepia["weights"] == "shipped" and sepia["plugin"] == "colormatrix"
+
+    pixels = np.random.default_rng(0).integers(0, 256, (21, 34, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "photo.png")
+    ran = imgtrans_cli(colormatrix_site, "run", "sepia", str(tmp_path / "photo.png"), "-o", str(tmp_path / "out"),
+                       "--max-memory", "16MB")
+    assert ran.returncode == 0, ran.stderr
+    with Image.open(tmp_path / "out" / "photo.png") as im:
+        got = np.asarray(im).astype(float)
+    matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
+    expected = np.clip(np.round(pixels.astype(float) @ matrix.T), 0, 255)
+    assert np.abs(got - expected).max() <= 1  # a real sepia, through the whole pipeline
+
+
+def test_recipe_contract_is_checked_at_registration():
+    from dataclasses import dataclass
+
+    from imgtrans.training.config import TrainConfig
+
+    @dataclass(frozen=True)
+    class Arch:
+        width: int = 8
+
+    @dataclass(frozen=True)
+    class Separate(TrainConfig):  # repeats the architecture instead of extending it
+        width: int = 8
+
+    class Plugin:
+        @imgtrans.hookimpl
+        def register_families(self, register):
+            register(imgtrans.Family(name="lonely", summary="", kind="translate", config_type=Arch,
+                                     build_generator=None, build_discriminator=None, train_config=Separate,
+                                     make_recipe=lambda *a: None))
+
+    pm = make_plugin_manager(autoload=False)
+    pm.register(Plugin(), name="lonely-plugin")
+    registry = Registry.from_plugin_manager(pm)
+    assert "lonely" not in registry.families
+    assert any("must extend the architecture config Arch" in p for p in registry.problems)

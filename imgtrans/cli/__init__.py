@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from imgtrans.cli import common, eval_cmd, models, plugins_cmd, run, sample, train, weights_cmd
+from imgtrans.cli import common, eval_cmd, models, onnx_cmd, plugins_cmd, run, sample, train, weights_cmd
 
 
 def create_app(pm=None) -> typer.Typer:
@@ -27,6 +27,7 @@ def create_app(pm=None) -> typer.Typer:
 
     run.register(app)
     sample.register(app)
+    onnx_cmd.register(app)
     train.register(app)
     eval_cmd.register(app)
     models.register(app)

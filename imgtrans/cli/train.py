@@ -7,7 +7,7 @@ before any data is read or any device touched.
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import json
 import os
 import shlex
@@ -19,7 +19,7 @@ import typer
 
 from imgtrans.cli.common import AppState, state
 from imgtrans.device import DeviceError, validate
-from imgtrans.training.config import ConfigError, build, load_toml, parse_flags, to_toml
+from imgtrans.training.config import ConfigError, architecture, build, load_toml, parse_flags, to_toml
 
 RUN_KEYS = ("plugin", "data", "name")
 
@@ -32,7 +32,7 @@ def register(app: typer.Typer) -> None:
     )
     def train_command(
         ctx: typer.Context,
-        plugin: Annotated[Optional[str], typer.Option(help="Model family: cyclegan, pix2pix, cgan.")] = None,
+        plugin: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
         data: Annotated[Optional[Path], typer.Option(help="Dataset folder (trainA/trainB, train/ or A/B, class folders or IDX files).")] = None,
         name: Annotated[Optional[str], typer.Option(help="Run name: runs/NAME, and the exported model's name.")] = None,
         config_file: Annotated[Optional[Path], typer.Option("--config", help="A TOML recipe (see --print-config).")] = None,
@@ -88,9 +88,7 @@ def register(app: typer.Typer) -> None:
         strip = lambda values: {k: v for k, v in values.items() if k not in RUN_KEYS}  # noqa: E731
         try:
             config = build(family.train_config, strip(run_values), strip(file_values), flags)
-            architecture_fields = {f.name for f in dataclasses.fields(family.config_type)}
-            arch = family.make_config({k: v for k, v in dataclasses.asdict(config).items() if k in architecture_fields})
-            multiple = family.pad_multiple(arch)
+            multiple = family.pad_multiple(architecture(family, config)) if family.kind == "translate" else 1
             if config.preprocess != "none" and config.crop_size % multiple:
                 raise ConfigError(f"crop_size {config.crop_size} must be a multiple of {multiple} for this network")
         except (ConfigError, ValueError, TypeError) as exc:
@@ -113,8 +111,7 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_training(app_state, family, config, data=data, name=name, run_path=run_path,
                                       device=device, amp=amp, resume=resume is not None))
 
-    @app.command("export", rich_help_panel="Train models")
-    def export_command(
+    def publish_command(
         ctx: typer.Context,
         run_dir: Annotated[Path, typer.Argument(help="A training run folder (runs/NAME).")],
         name: Annotated[str, typer.Option(help="Model name for the (A -> B) generator.")],
@@ -131,7 +128,17 @@ def register(app: typer.Typer) -> None:
         except (FileNotFoundError, FileExistsError, LookupError) as exc:
             app_state.fail(str(exc))
         for path in written:
-            app_state.note(f"exported {path}")
+            app_state.note(f"published {path}")
+
+    app.command("publish", rich_help_panel="Train models")(publish_command)
+
+    @functools.wraps(publish_command)
+    def export_command(ctx: typer.Context, *args, **kwargs) -> None:
+        state(ctx).warn("`imgtrans export` is now `imgtrans publish` (`imgtrans onnx` exports to ONNX)")
+        publish_command(ctx, *args, **kwargs)
+
+    export_command.__doc__ = "Deprecated spelling of `imgtrans publish`."
+    app.command("export", hidden=True)(export_command)
 
 
 def run_training(app_state: AppState, family, config, *, data: Path, name: str, run_path: Path, device, amp: bool,
@@ -139,6 +146,7 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
     import torch
 
     from imgtrans.device import resolve
+    from imgtrans.training.contract import check_recipe
     from imgtrans.training.engine import Distributed, Trainer, seed_everything
     from imgtrans.training.export import describe_exports, export_run
     from imgtrans.training.runs import RunDir
@@ -149,10 +157,12 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
         chosen = torch.device("cuda", distributed.local_rank)
     seed_everything(config.seed)
     recipe = family.make_recipe(config, family, chosen)
+    check_recipe(recipe, family.name, after_dataset=False)
     try:
         dataset = recipe.dataset(data)
     except ConfigError as exc:
         app_state.fail(str(exc))
+    check_recipe(recipe, family.name, after_dataset=True)
     run = RunDir(run_path)
     if distributed.is_main and not resume:
         run.create(to_toml(config, {"plugin": family.name, "data": str(data), "name": name}))

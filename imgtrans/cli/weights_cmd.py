@@ -23,7 +23,7 @@ def import_command(
     ctx: typer.Context,
     file: Annotated[Optional[Path], typer.Argument(help="A reference-format .pth (bare generator state dict) or .safetensors file.")] = None,
     name: Annotated[Optional[str], typer.Option(help="Model name to register it under.")] = None,
-    plugin: Annotated[Optional[str], typer.Option(help="Model family: cyclegan, pix2pix, cgan, or a plugin's.")] = None,
+    plugin: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
     from_package: Annotated[Optional[str], typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
     netG: Annotated[Optional[str], typer.Option("--netG", help="Generator architecture, e.g. resnet_9blocks, unet_256.")] = None,

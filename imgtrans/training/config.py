@@ -86,10 +86,12 @@ def _convert(name: str, kind: type, value: Any) -> Any:
 def build(config_type: type, *layers: dict[str, Any]) -> Any:
     """Defaults, then each layer of overrides (config file, flags); unknown keys fail."""
     types = field_types(config_type)
+    renamed = getattr(config_type, "renamed", {})
     values: dict[str, Any] = {}
     for layer in layers:
         for key, value in layer.items():
             name = key.replace("-", "_")
+            name = renamed.get(name, name)
             if name not in types:
                 known = ", ".join(sorted(types))
                 raise ConfigError(f"unknown option {key!r} for this recipe (known: {known})")
@@ -149,3 +151,10 @@ def to_toml(config: Any, header: dict[str, str] | None = None) -> str:
             text = repr(value)
         lines.append(f"{field.name} = {text}")
     return "\n".join(lines) + "\n"
+
+
+def architecture(family, config: Any, **overrides: Any) -> Any:
+    """The family's architecture part of a training config (which extends the
+    architecture config, so every field is there), with `overrides`."""
+    values = {f.name: getattr(config, f.name) for f in dataclasses.fields(family.config_type)}
+    return family.make_config({**values, **overrides})

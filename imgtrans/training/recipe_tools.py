@@ -3,7 +3,6 @@ config, optimisers, transforms, sample grids, exports."""
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -12,6 +11,7 @@ import torch
 
 from imgtrans.blocks import init_weights
 from imgtrans.spec import Family, Preprocess
+from imgtrans.training.config import architecture  # noqa: F401  (recipes use tools.architecture)
 from imgtrans.training.data import Transform
 
 
@@ -36,15 +36,6 @@ class Export:
     reverse: bool = False  # the second direction of a two-way (CycleGAN) run
     labels: tuple[str, ...] = ()
     preprocess: Preprocess = field(default_factory=Preprocess)
-
-
-def architecture(family: Family, config: Any, **renames: str) -> Any:
-    """The family's architecture config from the recipe config's fields of the
-    same names (`renames` maps architecture field -> recipe field)."""
-    recipe_values = dataclasses.asdict(config)
-    arch_fields = {f.name for f in dataclasses.fields(family.config_type)}
-    values = {name: recipe_values[renames.get(name, name)] for name in arch_fields if renames.get(name, name) in recipe_values}
-    return family.make_config(values)
 
 
 def build(family: Family, arch, device, *, discriminator: bool = True) -> tuple[torch.nn.Module, torch.nn.Module | None]:

@@ -6,24 +6,10 @@ plugin. No torch import here: networks are built lazily.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from imgtrans import Family, hookimpl
 
+from .config import CGANConfig
 from .hparams import CGANTrainConfig
-
-
-@dataclass(frozen=True)
-class CGANConfig:
-    z_dim: int = 100
-    num_classes: int = 10
-    ngf: int = 64
-    ndf: int = 64
-    channels: int = 1
-
-    def __post_init__(self):
-        if self.num_classes < 2 or self.z_dim < 1:
-            raise ValueError("cgan: num_classes must be at least 2 and z_dim at least 1")
 
 
 def build_generator(config: CGANConfig):
@@ -36,7 +22,6 @@ def build_discriminator(config: CGANConfig):
     from imgtrans_cgan.networks import ConditionalDiscriminator
 
     return ConditionalDiscriminator(num_classes=config.num_classes, ndf=config.ndf, channels=config.channels)
-
 
 
 def make_recipe(config, family, device):

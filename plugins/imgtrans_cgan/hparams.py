@@ -7,9 +7,15 @@ from dataclasses import dataclass
 
 from imgtrans.training.config import ConfigError, TrainConfig
 
+from .config import CGANConfig
+
 
 @dataclass(frozen=True)
-class CGANTrainConfig(TrainConfig):
+class CGANTrainConfig(CGANConfig, TrainConfig):
+    """The architecture (CGANConfig) plus the training recipe's options."""
+
+    renamed = {"classes": "num_classes"}  # the old spelling still works
+
     epochs: int = 20
     epochs_decay: int = 0
     batch_size: int = 64
@@ -19,13 +25,12 @@ class CGANTrainConfig(TrainConfig):
     flip: bool = False
     save_every: int = 500
     sample_every: int = 200
-    z_dim: int = 100
-    classes: int = 0  # 0: as many as the dataset has
-    ngf: int = 64
-    ndf: int = 64
-    channels: int = 1
+    num_classes: int = 0  # 0: as many as the dataset has
+
+    def __post_init__(self):  # the class count may come from the data, checked in validate()
+        pass
 
     def validate(self) -> None:
         super().validate()
-        if self.z_dim < 1 or self.classes < 0 or self.channels not in (1, 3):
-            raise ConfigError("z_dim must be positive, classes not negative, channels 1 or 3")
+        if self.z_dim < 1 or self.num_classes < 0 or self.channels not in (1, 3):
+            raise ConfigError("z_dim must be positive, num_classes not negative, channels 1 or 3")

@@ -26,12 +26,10 @@ class CGANRecipe(tools.Recipe):
         c = self.config
         data = LabelledDataset(root, channels=c.channels)
         found = len(data.class_names)
-        if c.classes and c.classes != found:
-            raise ConfigError(f"{root}: the data has {found} classes but --classes is {c.classes}")
+        if c.num_classes and c.num_classes != found:
+            raise ConfigError(f"{root}: the data has {found} classes but --num-classes is {c.num_classes}")
         self.labels = data.class_names
-        self.arch = self.family.make_config(
-            {"z_dim": c.z_dim, "num_classes": found, "ngf": c.ngf, "ndf": c.ndf, "channels": c.channels}
-        )
+        self.arch = tools.architecture(self.family, c, num_classes=found)
         g, d = tools.build(self.family, self.arch, self.device)
         self.networks.update({"G": g, "D": d})
         self.optimizers.update({"D": tools.adam(d.parameters(), c), "G": tools.adam(g.parameters(), c)})

@@ -7,17 +7,13 @@ from dataclasses import dataclass
 
 from imgtrans.training.config import GAN_MODES, ConfigError, TrainConfig
 
+from .config import CycleGANConfig
+
 
 @dataclass(frozen=True)
-class CycleGANTrainConfig(TrainConfig):
-    netG: str = "resnet_9blocks"
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "instance"
-    use_dropout: bool = False
-    input_nc: int = 3
-    output_nc: int = 3
+class CycleGANTrainConfig(CycleGANConfig, TrainConfig):
+    """The architecture (CycleGANConfig) plus the training recipe's options."""
+
     gan_mode: str = "lsgan"
     lambda_gan: float = 1.0  # 0 gives the paper's "cycle alone" ablation
     lambda_cycle: float = 10.0  # 0 gives "GAN alone"

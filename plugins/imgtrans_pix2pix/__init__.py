@@ -6,31 +6,10 @@ plugin. No torch import here: networks are built lazily.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from imgtrans import Family, hookimpl
 
+from .config import GENERATORS, Pix2PixConfig
 from .hparams import Pix2PixTrainConfig
-
-GENERATORS = {"unet_256": 8, "unet_128": 7, "unet_64": 6, "unet_32": 5}  # input side = 2**downs
-
-
-@dataclass(frozen=True)
-class Pix2PixConfig:
-    netG: str = "unet_256"
-    ngf: int = 64
-    norm: str = "batch"
-    use_dropout: bool = True
-    input_nc: int = 3
-    output_nc: int = 3
-    ndf: int = 64
-    n_layers_D: int = 3
-
-    def __post_init__(self):
-        if self.netG not in GENERATORS:
-            raise ValueError(f"pix2pix: unknown netG {self.netG!r} (choose from {', '.join(GENERATORS)})")
-        if self.norm not in ("instance", "batch", "none"):
-            raise ValueError(f"pix2pix: unknown norm {self.norm!r} (choose from instance, batch, none)")
 
 
 def build_generator(config: Pix2PixConfig):
@@ -53,7 +32,6 @@ def build_discriminator(config: Pix2PixConfig):
     return PatchDiscriminator(
         input_nc=config.input_nc + config.output_nc, ndf=config.ndf, n_layers=config.n_layers_D, norm=config.norm
     )
-
 
 
 def make_recipe(config, family, device):

@@ -7,17 +7,13 @@ from dataclasses import dataclass
 
 from imgtrans.training.config import GAN_MODES, ConfigError, TrainConfig
 
+from .config import Pix2PixConfig
+
 
 @dataclass(frozen=True)
-class Pix2PixTrainConfig(TrainConfig):
-    netG: str = "unet_256"
-    ngf: int = 64
-    ndf: int = 64
-    n_layers_D: int = 3
-    norm: str = "batch"
-    use_dropout: bool = True
-    input_nc: int = 3
-    output_nc: int = 3
+class Pix2PixTrainConfig(Pix2PixConfig, TrainConfig):
+    """The architecture (Pix2PixConfig) plus the training recipe's options."""
+
     gan_mode: str = "vanilla"
     lambda_gan: float = 1.0  # 0 gives the paper's "L1 alone" ablation
     lambda_l1: float = 100.0  # 0 gives "cGAN alone"
