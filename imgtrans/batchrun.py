@@ -43,12 +43,15 @@ def resize_shorter_side(picture: imageio.Picture, size: int) -> imageio.Picture:
 
 
 def decode_file(path: Path, *, channels: int, load_size: int | None, max_pixels: int | None = None) -> imageio.Picture:
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise imageio.ImageError(f"cannot read ({exc.strerror or exc})") from None
+    data = imageio.read_file(path)
     picture = imageio.decode(data, channels=channels, max_pixels=max_pixels)
-    return resize_shorter_side(picture, load_size) if load_size else picture
+    if load_size:
+        h, w = picture.pixels.shape[:2]
+        scaled = round(max(h, w) * load_size / min(h, w)) * load_size
+        if scaled > (max_pixels or imageio.DEFAULT_MAX_PIXELS):
+            raise imageio.ImageError(f"--load-size {load_size} would make it {scaled} pixels, over the limit (--max-pixels)")
+        picture = resize_shorter_side(picture, load_size)
+    return picture
 
 
 def translate_files(

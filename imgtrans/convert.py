@@ -7,6 +7,7 @@ they are opened with ``torch.load(weights_only=True)`` so no pickled code runs.
 from __future__ import annotations
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -66,8 +67,15 @@ def _unpickler_detail(message: str) -> str:
     for index, line in enumerate(lines):
         if line.startswith("WeightsUnpickler error:"):
             rest = line.removeprefix("WeightsUnpickler error:").strip()
-            return rest or (lines[index + 1] if index + 1 < len(lines) else "unsupported content")
-    return lines[0] if lines else "unsupported content"
+            return _without_advice(rest or (lines[index + 1] if index + 1 < len(lines) else "unsupported content"))
+    return _without_advice(lines[0]) if lines else "unsupported content"
+
+
+def _without_advice(detail: str) -> str:
+    """torch's message goes on to suggest weights_only=False or allow-listing
+    globals: never advice to give an untrusted file."""
+    cut = re.split(r"(?i)\s*(?:this global|to allowlist|weights_only|add_safe_globals|safe_globals|check the|re-running|you can)", detail)[0]
+    return cut.strip(" .,;:") or "unsupported content"
 
 
 def drop_instance_norm_buffers(state: dict[str, Any], net) -> dict[str, Any]:

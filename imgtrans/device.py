@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from imgtrans.errors import ImgtransError
-
 import os
 import re
+
+from imgtrans.errors import ImgtransError
 
 DEVICE_ENV = "IMGTRANS_DEVICE"
 _VALID = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")

@@ -8,17 +8,23 @@ attempt starts cleanly and the cache never holds half a model.
 
 from __future__ import annotations
 
-from imgtrans.errors import ImgtransError
-
 import hashlib
+import http.client
 import os
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from imgtrans.errors import ImgtransError
+
 REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
+# No published checkpoint is near this (pix2pix's U-Net-256 is about 220 MB):
+# a server sending more, with or without a Content-Length, is refused.
+MAX_DOWNLOAD_BYTES = 1 << 30
+STALE_PART_SECONDS = 600  # a live download touches its partial file every few ms
 MIRROR_ENV = "IMGTRANS_MIRROR"
 TIMEOUT_S = 15
 CHUNK = 1 << 16
@@ -42,12 +48,15 @@ def fetch(
     *,
     on_start: Callable[[int | None], None] = lambda total: None,
     on_chunk: Callable[[int], None] = lambda n: None,
+    max_bytes: int = MAX_DOWNLOAD_BYTES,
 ) -> tuple[Path, str]:
     """Stream `url` into a temporary file in `folder`; return (path, sha256).
 
-    The caller owns (and must delete) the returned file.
+    The caller owns (and must delete) the returned file. Partial files left by
+    a killed download are removed first.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(folder)
     request = urllib.request.Request(url, headers={"User-Agent": "imgtrans"})
     fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
     digest = hashlib.sha256()
@@ -56,11 +65,15 @@ def fetch(
         with os.fdopen(fd, "wb") as out, urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
             length = response.headers.get("Content-Length")
             total = int(length) if length and length.isdigit() else None
+            if total is not None and total > max_bytes:
+                raise DownloadError(f"the server announces {total} bytes, more than any checkpoint ({max_bytes})")
             on_start(total)
             while True:
                 chunk = response.read(CHUNK)
                 if not chunk:
                     break
+                if received + len(chunk) > max_bytes:
+                    raise DownloadError(f"the server sent more than {max_bytes} bytes; stopped")
                 out.write(chunk)
                 digest.update(chunk)
                 received += len(chunk)
@@ -76,10 +89,24 @@ def fetch(
         Path(tmp).unlink(missing_ok=True)
         reason = exc.reason.strerror if isinstance(exc.reason, OSError) and exc.reason.strerror else exc.reason
         raise DownloadError(f"cannot connect ({reason})") from None
-    except (OSError, ValueError) as exc:  # includes http.client.IncompleteRead, timeouts
+    except DownloadError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    except (OSError, ValueError, http.client.HTTPException) as exc:  # IncompleteRead, timeouts, bad status lines
         Path(tmp).unlink(missing_ok=True)
         raise DownloadError(f"transfer failed: {type(exc).__name__} ({exc}); received {received} bytes") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp), digest.hexdigest()
+
+
+def remove_stale_parts(folder: Path) -> None:
+    """Delete partial downloads that no process has touched for a while."""
+    now = time.time()
+    for part in folder.glob(".download.*.part"):
+        try:
+            if now - part.stat().st_mtime > STALE_PART_SECONDS:
+                part.unlink()
+        except OSError:
+            pass

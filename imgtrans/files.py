@@ -23,7 +23,8 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
     appeared meanwhile: an existing file is never clobbered.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    # A short temporary name: the final name may be near the file-system limit.
+    fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

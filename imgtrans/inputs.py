@@ -7,9 +7,12 @@ folders contribute the files with an image extension.
 from __future__ import annotations
 
 import glob
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from imgtrans.names import inside
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
@@ -52,6 +55,8 @@ def collect(arguments: list[str], *, recursive: bool = False) -> tuple[list[Inpu
             found += files
         elif path.is_file():
             found.append(InputFile(path, Path(path.name)))
+        elif path.exists() or path.is_symlink():  # a FIFO, device, socket, dangling or looping link
+            found.append(InputFile(path, Path(path.name)))  # refused with its reason when read
         elif glob.has_magic(argument):
             matches = sorted(glob.glob(argument, recursive=recursive))
             if not matches:
@@ -66,15 +71,21 @@ def collect(arguments: list[str], *, recursive: bool = False) -> tuple[list[Inpu
             problems.append(Problem(argument, "no such file or directory"))
     unique, seen = [], set()
     for item in found:
-        key = item.path.resolve()
+        key = _real(item.path)
         if key not in seen:
             seen.add(key)
             unique.append(item)
     return unique, problems
 
 
+def _real(path: Path) -> Path:
+    """The canonical path; unlike Path.resolve() never raises on a symlink loop."""
+    return Path(os.path.realpath(path))
+
+
 def output_path(item: InputFile, out_dir: Path, *, suffix: str, ext: str) -> Path:
-    return out_dir / item.rel.parent / f"{item.rel.stem}{suffix}.{ext}"
+    """Where `item`'s result goes; never outside `out_dir`."""
+    return inside(out_dir / item.rel.parent / f"{item.rel.stem}{suffix}.{ext}", out_dir, "output")
 
 
 Status = Literal["ok", "skipped", "error"]
@@ -109,8 +120,8 @@ def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, e
     claimed: dict[Path, Path] = {}
     for item in items:
         target = output_path(item, out_dir, suffix=suffix, ext=ext)
-        key = target.resolve()
-        if key == item.path.resolve():
+        key = _real(target)
+        if key == _real(item.path):
             results.append(Result(str(item.path), None, "error", 0.0, "output would overwrite the input (use -o or --suffix)"))
         elif key in claimed:
             results.append(Result(str(item.path), None, "error", 0.0, f"same output name as {claimed[key]} (use --suffix)"))

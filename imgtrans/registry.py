@@ -3,14 +3,14 @@ plus models the user imported into the cache. Owns naming and lookup."""
 
 from __future__ import annotations
 
-from imgtrans.errors import ImgtransError
-
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
 from imgtrans import store
+from imgtrans.errors import ImgtransError
+from imgtrans.names import UnsafeNameError, check_component
 from imgtrans.spec import Family, ModelSpec, Preprocess, WeightsSource
 from imgtrans.weights import WeightsError, read_info
 
@@ -69,6 +69,11 @@ class Registry:
         self.owners[key] = plugin
 
     def add_model(self, spec: ModelSpec, plugin: str) -> None:
+        try:
+            check_component(spec.name, "model name")
+        except UnsafeNameError as exc:
+            self.problems.append(f"a model from plugin {plugin!r} ignored: {exc}")
+            return
         if spec.name in self.models:
             self.problems.append(
                 f"model {spec.name!r} from plugin {plugin!r} ignored: "
@@ -84,9 +89,15 @@ class Registry:
             if path.stem in self.models:
                 continue
             try:
+                check_component(path.stem, "cached model name")
                 info = read_info(path)
-            except WeightsError as exc:
+            except (WeightsError, UnsafeNameError) as exc:
                 self.problems.append(str(exc))
+                continue
+            try:
+                preprocess = Preprocess.from_dict(info.preprocess)
+            except (TypeError, ValueError) as exc:
+                self.problems.append(f"{path}: {exc}")
                 continue
             self.models[path.stem] = ModelSpec(
                 name=path.stem,
@@ -94,7 +105,7 @@ class Registry:
                 summary=info.summary or f"imported {info.family} model",
                 direction=info.direction,
                 config=info.config,
-                preprocess=Preprocess.from_dict(info.preprocess),
+                preprocess=preprocess,
                 weights=WeightsSource(),
                 license=info.license,
                 source=info.source,

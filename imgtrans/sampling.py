@@ -9,6 +9,7 @@ import torch
 
 from imgtrans import imageio
 from imgtrans.files import write_atomic
+from imgtrans.names import check_component, inside
 
 
 @torch.inference_mode()
@@ -46,9 +47,10 @@ def save_grid(images: np.ndarray, path: Path, *, overwrite: bool) -> Path:
 def save_separate(images: np.ndarray, labels: list[int], names, folder: Path, *, overwrite: bool) -> list[Path]:
     written = []
     for row, label in zip(images, labels):
-        tag = names[label] if names else str(label)
+        # Label names come from the weights file: untrusted, so checked as path components.
+        tag = check_component(names[label], "label name (from the weights file)") if names else str(label)
         for k, image in enumerate(row):
-            path = folder / f"{tag}-{k:03d}.png"
+            path = inside(folder / f"{tag}-{k:03d}.png", folder, "sample file")
             write_atomic(path, imageio.encode(image, None, "png"), overwrite=overwrite)
             written.append(path)
     return written

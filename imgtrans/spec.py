@@ -28,6 +28,21 @@ class Preprocess:
     std: float = 0.5
     channels: int = 3
 
+    def __post_init__(self):
+        numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (self.mean, self.std))
+        sizes = all(v is None or (isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 65536)
+                    for v in (self.load_size, self.crop_size))
+        if not (numbers and self.std > 0 and sizes and self.channels in (1, 3) and isinstance(self.resize, str)):
+            raise ValueError(f"bad preprocessing {dataclasses.asdict(self)}")
+
+    def normalise(self, x):
+        """Pixels in [0, 1] (tensor or array) -> the network's input range."""
+        return (x - self.mean) / self.std
+
+    def denormalise(self, y):
+        """The network's output -> [0, 1] (before clamping)."""
+        return y * self.std + self.mean
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -22,7 +22,11 @@ def cache_dir() -> Path:
 
 
 def cached_path(name: str) -> Path:
-    return cache_dir() / f"{name}{SUFFIX}"
+    """The cache file of model `name` (a validated name: never outside the cache)."""
+    from imgtrans.names import check_component, inside
+
+    check_component(name, "model name")
+    return inside(cache_dir() / f"{name}{SUFFIX}", cache_dir(), "model file")
 
 
 def shipped_dir() -> Path:

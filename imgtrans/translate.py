@@ -11,7 +11,6 @@ whole-image pass would not fit the memory budget runs streamed
 from __future__ import annotations
 
 import hashlib
-import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -184,7 +183,7 @@ class Translator:
         return int(self._bytes_per_pixel * padded * WHOLE_IMAGE_SLACK)
 
     def _graph(self, pixels: torch.Tensor, *, seed: int):
-        from imgtrans.streaming.graph import Input, build
+        from imgtrans.streaming.graph import build
 
         source = self._source(pixels)
         return build(self.generator, source, per_image_norm=PerImageBatchNorm, per_image_dropout=PerImageDropout,

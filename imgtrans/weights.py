@@ -7,8 +7,6 @@ Reading metadata parses the header directly, so it needs no torch.
 
 from __future__ import annotations
 
-from imgtrans.errors import ImgtransError
-
 import datetime as _dt
 import hashlib
 import json
@@ -18,6 +16,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
+
+from imgtrans.errors import ImgtransError
 
 FORMAT_VERSION = "1"
 PREFIX = "imgtrans."
@@ -100,9 +100,17 @@ def read_header(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
         raise WeightsError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise WeightsError(f"{path}: not a safetensors file (header is not JSON)") from exc
+    except RecursionError:
+        raise WeightsError(f"{path}: not a safetensors file (header nested too deeply)") from None
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: not a safetensors file (header is not a table)")
     metadata = header.pop("__metadata__", {}) or {}
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+        raise WeightsError(f"{path}: not a safetensors file (metadata must map text to text)")
+    for key, entry in header.items():
+        if not (isinstance(entry, dict) and isinstance(entry.get("shape"), list) and isinstance(entry.get("dtype"), str)
+                and all(isinstance(n, int) and n >= 0 for n in entry["shape"])):
+            raise WeightsError(f"{path}: not a safetensors file (bad entry for tensor {key!r})")
     return metadata, header
 
 
@@ -120,6 +128,13 @@ def read_info(path: Path) -> WeightsInfo:
             decoded[key] = json.loads(get(key, "null"))
         except json.JSONDecodeError as exc:
             raise WeightsError(f"{path}: metadata field {key!r} is not JSON") from exc
+        except RecursionError:
+            raise WeightsError(f"{path}: metadata field {key!r} is nested too deeply") from None
+    for key, kind in (("config", dict), ("preprocess", dict), ("labels", list)):
+        if decoded[key] is not None and not isinstance(decoded[key], kind):
+            raise WeightsError(f"{path}: metadata field {key!r} must be a JSON {'object' if kind is dict else 'list'}")
+    if not all(isinstance(label, str) for label in decoded["labels"] or ()):
+        raise WeightsError(f"{path}: metadata field 'labels' must list text")
     return WeightsInfo(
         path=path,
         name=get("name", path.stem),

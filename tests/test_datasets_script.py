@@ -9,9 +9,9 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from conftest import write_idx
 from PIL import Image
 
-from conftest import write_idx
 from imgtrans.evaluation import data
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_datasets.py"

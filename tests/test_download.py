@@ -7,9 +7,9 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import make_checkpoint, random_image
 from PIL import Image
 
-from conftest import make_checkpoint, random_image
 from imgtrans import store
 from imgtrans.weights import read_info
 

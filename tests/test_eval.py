@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_idx
 from PIL import Image
 from torch import nn
 
-from conftest import write_idx
 from imgtrans.evaluation import metrics, suites
 from imgtrans.evaluation.classifier import Classifier, fit, load, save
 from imgtrans.translate import InferenceOptions, Translator

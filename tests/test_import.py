@@ -4,8 +4,8 @@ import collections
 import os
 
 import torch
-
 from conftest import make_checkpoint
+
 from imgtrans import store
 from imgtrans.weights import load_tensors, read_info
 

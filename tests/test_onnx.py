@@ -25,7 +25,7 @@ def test_onnx_graph_matches_imgtrans(name, tmp_path):
     photo = Image.open(PHOTO).convert("RGB" if model.channels == 3 else "L")
     k = model.pad_multiple
     w, h = photo.size
-    x = torch.from_numpy(np.asarray(photo.crop((0, 0, w // k * k, h // k * k)))).float() / 255
+    x = torch.from_numpy(np.array(photo.crop((0, 0, w // k * k, h // k * k)))).float() / 255
     x = x.permute(2, 0, 1) if x.dim() == 3 else x[None]
     batch = torch.stack([x, x.flip(-1)])  # dynamic N, and a size unlike the export example
     ours = model(batch).numpy()

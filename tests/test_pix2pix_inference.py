@@ -5,9 +5,9 @@ import copy
 import numpy as np
 import pytest
 import torch
+from conftest import random_image
 from PIL import Image
 
-from conftest import random_image
 from imgtrans.translate import InferenceOptions, Translator
 
 

@@ -5,9 +5,8 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import random_image
+from PIL import Image
 
 
 def outputs(folder):

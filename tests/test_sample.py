@@ -2,9 +2,8 @@
 
 import numpy as np
 import pytest
-from PIL import Image
-
 from conftest import make_checkpoint
+from PIL import Image
 
 NAMES = "zero,one,two,three,four,five,six,seven,eight,nine"
 

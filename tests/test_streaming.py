@@ -9,9 +9,9 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from conftest import random_image
 from PIL import Image
 
-from conftest import random_image
 from imgtrans.blocks import init_weights
 from imgtrans.translate import InferenceOptions, Translator
 

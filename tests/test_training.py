@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import write_idx
 from PIL import Image
 from safetensors.torch import load_file
 
-from conftest import write_idx
 from imgtrans import store
 
 TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",

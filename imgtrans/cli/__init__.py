@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from imgtrans.cli import common, eval_cmd, models, onnx_cmd, plugins_cmd, run, sample, train, weights_cmd
+from imgtrans.cli import (
+    common,
+    eval_cmd,
+    models,
+    onnx_cmd,
+    plugins_cmd,
+    run,
+    sample,
+    train,
+    weights_cmd,
+)
 
 
 def create_app(pm=None) -> typer.Typer:

@@ -11,7 +11,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from imgtrans.errors import INPUT_ERROR, USAGE_ERROR, ImgtransError
+from imgtrans.errors import INPUT_ERROR, USAGE_ERROR, ImgtransError  # noqa: F401  (commands import them from here)
+from imgtrans.names import _CONTROL
 
 
 @dataclass
@@ -31,17 +32,23 @@ class AppState:
         return self._registry
 
     def warn(self, message: str) -> None:
-        self.stderr.print(f"[yellow]imgtrans: warning:[/] {escape(message)}", soft_wrap=True)
+        self.stderr.print(f"[yellow]imgtrans: warning:[/] {safe(message)}", soft_wrap=True)
 
     def note(self, message: str) -> None:
-        self.stderr.print(f"imgtrans: {escape(message)}", soft_wrap=True)
+        self.stderr.print(f"imgtrans: {safe(message)}", soft_wrap=True)
 
     def error(self, message: str) -> None:
-        self.stderr.print(f"[red]imgtrans: error:[/] {escape(message)}", soft_wrap=True)
+        self.stderr.print(f"[red]imgtrans: error:[/] {safe(message)}", soft_wrap=True)
 
     def fail(self, message: str, code: int = USAGE_ERROR):
         self.error(message)
         raise typer.Exit(code)
+
+
+def safe(message: str) -> str:
+    """One line for the terminal: control characters (escape sequences, new
+    lines from a hostile file name) escaped, rich markup neutralised."""
+    return escape(_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), message))
 
 
 def guard(command):
@@ -53,7 +60,7 @@ def guard(command):
         try:
             return command(*args, **kwargs)
         except ImgtransError as exc:
-            Console(stderr=True, highlight=False).print(f"[red]imgtrans: error:[/] {escape(str(exc))}", soft_wrap=True)
+            Console(stderr=True, highlight=False).print(f"[red]imgtrans: error:[/] {safe(str(exc))}", soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
 
     return wrapper

@@ -22,7 +22,13 @@ def progress_reporter(app_state: AppState, name: str):
         if not terminal:
             return
         if bar is None:
-            from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TransferSpeedColumn,
+            )
 
             bar = Progress(TextColumn(f"downloading {name}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
                            console=app_state.stderr, transient=True)

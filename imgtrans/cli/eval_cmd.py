@@ -191,9 +191,11 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the small CNN on the training split; report its test accuracy."""
         app_state = state(ctx)
+        from imgtrans.names import check_component, inside
         from imgtrans.store import home
 
-        target = (output or home() / CLASSIFIERS) / f"{name}.safetensors"
+        folder = output or home() / CLASSIFIERS
+        target = inside(folder / f"{check_component(name, 'classifier name')}.safetensors", folder, "classifier file")
         if target.exists() and not overwrite:
             app_state.fail(f"{target}: exists (use --overwrite)")
         import torch

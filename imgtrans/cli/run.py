@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -15,6 +16,7 @@ from imgtrans.device import validate
 from imgtrans.errors import check_seed
 from imgtrans.inputs import OUTPUT_FORMATS, Result, plan
 from imgtrans.memory import parse_size
+from imgtrans.names import check_component
 
 
 def register(app: typer.Typer) -> None:
@@ -52,6 +54,7 @@ def register(app: typer.Typer) -> None:
             app_state.fail(f"unknown --ext {ext!r} (choose png, jpg or webp)")
         validate(device)
         check_seed(seed)
+        check_component(suffix, "--suffix", allow_empty=True)
         budget = parse_size(max_memory) if max_memory is not None else None
         use_stdin = "-" in inputs
         if use_stdin and len(inputs) > 1:
@@ -61,6 +64,8 @@ def register(app: typer.Typer) -> None:
             app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
 
         out_dir = output if output is not None else Path("imgtrans-out") / model
+        if not use_stdin:
+            writable_folder(app_state, out_dir)
         jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite)
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
@@ -78,12 +83,26 @@ def register(app: typer.Typer) -> None:
         )
 
 
+def writable_folder(app_state: AppState, folder: Path) -> None:
+    """Refuse, before any work (and without creating anything), an output
+    folder that is a file or could not be created or written."""
+    if folder.exists() and not folder.is_dir():
+        app_state.fail(f"-o {folder}: exists and is not a folder")
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        app_state.fail(f"-o {folder}: {existing} is not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        app_state.fail(f"-o {folder}: cannot write into {existing} (permission denied)")
+
+
 def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_pixels, ext: str) -> int:
     from imgtrans import imageio
     from imgtrans.batchrun import resize_shorter_side
 
     try:
-        picture = imageio.decode(sys.stdin.buffer.read(), channels=channels, max_pixels=max_pixels)
+        picture = imageio.decode(imageio.read_stream(sys.stdin.buffer), channels=channels, max_pixels=max_pixels)
     except imageio.ImageError as exc:
         app_state.error(f"<stdin>: {exc}")
         return INPUT_ERROR

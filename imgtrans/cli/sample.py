@@ -49,4 +49,6 @@ def register(app: typer.Typer) -> None:
                 written = [save_grid(images, target, overwrite=overwrite)]
         except FileExistsError as exc:
             app_state.fail(f"{exc.filename2 or exc.filename}: exists (use --overwrite)")
+        except OSError as exc:
+            app_state.fail(f"{target}: cannot write ({exc.strerror or exc})")
         app_state.note(f"wrote {len(written)} file(s): {written[0]}{' ...' if len(written) > 1 else ''}")

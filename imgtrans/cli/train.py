@@ -19,7 +19,15 @@ import typer
 
 from imgtrans.cli.common import AppState, state
 from imgtrans.device import DeviceError, validate
-from imgtrans.training.config import ConfigError, architecture, build, load_toml, parse_flags, to_toml
+from imgtrans.names import check_component, inside
+from imgtrans.training.config import (
+    ConfigError,
+    architecture,
+    build,
+    load_toml,
+    parse_flags,
+    to_toml,
+)
 
 RUN_KEYS = ("plugin", "data", "name")
 
@@ -48,6 +56,7 @@ def register(app: typer.Typer) -> None:
         amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA only).")] = False,
         resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,
         out: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
+        force: Annotated[bool, typer.Option(help="Replace an existing imported or downloaded model of the same name when publishing.")] = False,
         print_config: Annotated[bool, typer.Option("--print-config", help="Print the full recipe (TOML) and exit.")] = False,
     ) -> None:
         """Train a model with its family's recipe. Recipe options (see
@@ -69,7 +78,10 @@ def register(app: typer.Typer) -> None:
             for key, given in (("plugin", plugin), ("data", data)):
                 if given is not None and str(given) != str(run_values.get(key)):
                     app_state.fail(f"--{key} {given} contradicts the run being resumed ({run_values.get(key)})")
-            plugin, data, name = run_values["plugin"], Path(run_values["data"]), run_values["name"]
+            try:
+                plugin, data, name = str(run_values["plugin"]), Path(run_values["data"]), str(run_values["name"])
+            except (KeyError, TypeError):
+                app_state.fail(f"{resume / 'config.toml'}: lacks plugin, data or name (not written by imgtrans train?)")
         file_values = {}
         if config_file is not None:
             try:
@@ -105,9 +117,16 @@ def register(app: typer.Typer) -> None:
             app_state.fail("--data and --name are required")
         if not data.exists():
             app_state.fail(f"{data}: no such dataset folder")
-        run_path = resume if resume is not None else out / name
+        if resume is None:
+            check_component(name, "run name")
+        run_path = resume if resume is not None else inside(out / name, out, "run folder")
         if resume is None and run_path.exists():
             app_state.fail(f"{run_path} exists: resume it with --resume {run_path}, or choose another --name")
+        if resume is None and not force:
+            existing = app_state.registry.models.get(name)
+            if existing is not None and app_state.registry.locate(existing).status in ("cached", "shipped"):
+                app_state.fail(f"a model named {name!r} exists ({app_state.registry.locate(existing).status}); "
+                               f"training would replace it: choose another --name, or pass --force")
         raise typer.Exit(run_training(app_state, family, config, data=data, name=name, run_path=run_path,
                                       device=device, amp=amp, resume=resume is not None))
 
@@ -206,7 +225,13 @@ class Reporter:
                                 f"{data['total_steps']} steps in all" + (f", {data['world']} processes" if data["world"] > 1 else ""))
             self.every = max(1, data["total_steps"] // 20)
             if self.app_state.stderr.is_terminal:
-                from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+                from rich.progress import (
+                    BarColumn,
+                    MofNCompleteColumn,
+                    Progress,
+                    TextColumn,
+                    TimeRemainingColumn,
+                )
 
                 self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
                                          TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.app_state.stderr)

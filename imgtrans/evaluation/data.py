@@ -12,7 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from imgtrans.training.data import DatasetError, find_idx, idx_class_names, image_files, open_image, read_idx
+from imgtrans.training.data import (
+    DatasetError,
+    find_idx,
+    idx_class_names,
+    image_files,
+    open_image,
+    read_idx,
+)
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}
 

@@ -6,6 +6,11 @@ holds the intermediate maps (RAM or an unnamed temporary file), `executor`
 plans the passes and runs them under a memory budget.
 """
 
-from imgtrans.streaming.executor import StreamPlan, Unstreamable, plan_stream, whole_image_bytes
+from imgtrans.streaming.executor import (
+    StreamPlan,
+    Unstreamable,
+    plan_stream,
+    whole_image_bytes,
+)
 
 __all__ = ["StreamPlan", "Unstreamable", "plan_stream", "whole_image_bytes"]

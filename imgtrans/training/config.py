@@ -8,11 +8,14 @@ Each family's recipe dataclass extends `TrainConfig`; every field is a flag
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from imgtrans.errors import ImgtransError
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -23,7 +26,7 @@ PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "none")
 GAN_MODES = ("lsgan", "vanilla")
 
 
-class ConfigError(ValueError):
+class ConfigError(ImgtransError, ValueError):
     """A configuration that cannot run; raised before any work starts."""
 
 
@@ -55,8 +58,16 @@ class TrainConfig:
                 raise ConfigError(f"{name} must be positive, not {getattr(self, name)}")
         if self.epochs + self.epochs_decay < 1:
             raise ConfigError("epochs + epochs_decay must be at least 1")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, not {self.lr}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, not {self.lr}")
+        if not (math.isfinite(self.beta1) and 0 <= self.beta1 < 1):
+            raise ConfigError(f"beta1 must be in [0, 1), not {self.beta1}")
+        if self.max_steps < 0:
+            raise ConfigError(f"max_steps must not be negative (0: the whole schedule), not {self.max_steps}")
+        if not 0 <= self.seed < 2**63:
+            raise ConfigError(f"seed must be between 0 and 2**63 - 1, not {self.seed}")
+        if max(self.load_size, self.crop_size) > 16384:
+            raise ConfigError("load_size and crop_size must be at most 16384")
 
 
 def field_types(config_type: type) -> dict[str, type]:
@@ -131,26 +142,20 @@ def load_toml(path: Path) -> dict[str, Any]:
         data = tomllib.loads(path.read_text())
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({type(exc).__name__}: {exc})") from None
     return data
 
 
 def to_toml(config: Any, header: dict[str, str] | None = None) -> str:
-    """A flat TOML document; `header` holds string keys such as the plugin."""
-    lines = []
-    for key, value in (header or {}).items():
-        lines.append(f'{key} = "{value}"')
-    for field in dataclasses.fields(config):
-        value = getattr(config, field.name)
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str):
-            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        else:
-            text = repr(value)
-        lines.append(f"{field.name} = {text}")
-    return "\n".join(lines) + "\n"
+    """A flat TOML document written by a TOML library (quotes, backslashes and
+    control characters in a data path stay readable); `header` holds string
+    keys such as the plugin."""
+    import tomli_w
+
+    values = dict(header or {})
+    values.update({field.name: getattr(config, field.name) for field in dataclasses.fields(config)})
+    return tomli_w.dumps(values)
 
 
 def architecture(family, config: Any, **overrides: Any) -> Any:

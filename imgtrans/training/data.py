@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,19 +82,24 @@ def image_files(folder: Path) -> list[Path]:
     an unreadable file is refused before training starts, not in the middle."""
     files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
     for path in files:
+        if path.stat().st_size == 0:
+            raise DatasetError(f"{path}: empty file")
         try:
-            with Image.open(path) as image:
-                image.size
-        except (OSError, SyntaxError, ValueError) as exc:
-            reason = "empty file" if path.stat().st_size == 0 else f"not a readable image ({type(exc).__name__})"
-            raise DatasetError(f"{path}: {reason}") from None
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                with Image.open(path) as image:
+                    width, height = image.size
+        except Exception as exc:  # Pillow raises many types on corrupt headers, and refuses bombs
+            raise DatasetError(f"{path}: not a readable image ({type(exc).__name__})") from None
+        if width * height > imageio.DEFAULT_MAX_PIXELS:
+            raise DatasetError(f"{path}: image too large ({width}x{height} pixels; a decompression bomb?)")
     return files
 
 
 def open_image(path: Path) -> Image.Image:
     try:
-        picture = imageio.decode(path.read_bytes())
-    except (imageio.ImageError, OSError) as exc:
+        picture = imageio.decode(imageio.read_file(path))
+    except imageio.ImageError as exc:
         raise DatasetError(f"{path}: {exc}") from None
     return Image.fromarray(picture.pixels)
 
@@ -164,17 +170,24 @@ class AlignedDataset:
         return {"A": self.transform_a(a, params), "B": self.transform_b(b, params)}
 
 
+MAX_IDX_BYTES = 1 << 31  # 2 GiB: far above MNIST-sized data, far below a gzip bomb
+
+
 def read_idx(path: Path) -> np.ndarray:
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as fh:
-            data = fh.read()
+            data = fh.read(MAX_IDX_BYTES + 1)  # a gzip bomb stops here
+        if len(data) > MAX_IDX_BYTES:
+            raise ValueError(f"larger than {MAX_IDX_BYTES} bytes")
         zero, dtype, ndim = struct.unpack(">HBB", data[:4])
-        if zero != 0 or dtype != 0x08:
-            raise ValueError("not an unsigned-byte IDX file")
+        if zero != 0 or dtype != 0x08 or not 1 <= ndim <= 4:
+            raise ValueError("not an unsigned-byte IDX file of 1 to 4 dimensions")
         shape = struct.unpack(">" + "I" * ndim, data[4 : 4 + 4 * ndim])
+        if int(np.prod(shape, dtype=np.int64)) != len(data) - 4 - 4 * ndim:
+            raise ValueError(f"its header says {shape} but it holds {len(data) - 4 - 4 * ndim} bytes of data")
         return np.frombuffer(data, np.uint8, offset=4 + 4 * ndim).reshape(shape)
-    except (OSError, ValueError, struct.error, EOFError) as exc:
+    except Exception as exc:  # OSError, zlib.error, struct.error, EOFError, ValueError ...
         raise DatasetError(f"{path}: not a readable IDX file ({exc})") from None
 
 
@@ -194,7 +207,11 @@ def idx_class_names(root: Path, count: int) -> tuple[str, ...]:
     path = root / "labels.txt"
     if not path.is_file():
         return tuple(str(i) for i in range(count))
-    names = tuple(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{path}: not readable UTF-8 text ({type(exc).__name__})") from None
+    names = tuple(line.strip() for line in text.splitlines() if line.strip())
     if len(names) < count or len(set(names)) != len(names):
         raise DatasetError(f"{path}: needs {count} distinct names, one per line (found {len(names)})")
     return names[:count]

@@ -22,7 +22,7 @@ import torch
 import torch.distributed as dist
 
 from imgtrans.training.data import collate, epoch_batches
-from imgtrans.training.runs import RunDir
+from imgtrans.training.runs import RunDir, RunError, first_line
 
 Event = Callable[..., None]
 
@@ -154,6 +154,12 @@ class Trainer:
 
     def load_checkpoint(self) -> None:
         tensors, state = self.run_dir.load_checkpoint()
+        try:
+            self._restore(tensors, state)
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
+            raise RunError(f"{self.run_dir.checkpoints}: the checkpoint does not fit this run ({first_line(exc)})") from None
+
+    def _restore(self, tensors: dict, state: dict) -> None:
         for name, net in self.recipe.networks.items():
             prefix = name + "."
             net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)

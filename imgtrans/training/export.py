@@ -9,6 +9,7 @@ from pathlib import Path
 from imgtrans import store
 from imgtrans import weights as wfile
 from imgtrans.loading import load_state_strict
+from imgtrans.names import check_component, inside
 from imgtrans.registry import Registry
 from imgtrans.training.runs import RunDir
 
@@ -40,8 +41,9 @@ def export_run(registry: Registry, run_path: Path, *, name: str, reverse_name: s
     step = json.loads((run.checkpoints / "latest.json").read_text())["step"]
     written = []
     for entry in info["exports"]:
-        model_name = (reverse_name or f"{name}-reverse") if entry["reverse"] else name
-        destination = (out_dir / f"{model_name}{store.SUFFIX}") if out_dir else store.cached_path(model_name)
+        model_name = check_component((reverse_name or f"{name}-reverse") if entry["reverse"] else name, "model name")
+        destination = (inside(out_dir / f"{model_name}{store.SUFFIX}", out_dir, "model file") if out_dir
+                       else store.cached_path(model_name))
         if destination.exists() and not overwrite:
             raise FileExistsError(f"{destination} exists (use --force to replace it)")
         config = family.make_config(entry["config"])

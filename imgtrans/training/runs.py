@@ -20,11 +20,22 @@ from pathlib import Path
 from typing import Any
 
 from imgtrans import weights as wfile
+from imgtrans.errors import ImgtransError
 from imgtrans.files import write_atomic
 from imgtrans.imageio import encode
+from imgtrans.names import check_component
 
 KEEP_CHECKPOINTS = 2
 
+
+
+class RunError(ImgtransError):
+    """A run folder whose files are damaged; the message names the file."""
+
+
+def first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text.splitlines()[0]}" if text else type(exc).__name__
 
 class RunDir:
     def __init__(self, path: Path):
@@ -58,24 +69,37 @@ class RunDir:
         return (self.checkpoints / "latest.json").is_file()
 
     def latest_stem(self) -> str:
+        latest = self.checkpoints / "latest.json"
+        if not latest.is_file():
+            raise FileNotFoundError(f"{self.path}: no checkpoint to resume from")
         try:
-            return json.loads((self.checkpoints / "latest.json").read_text())["stem"]
-        except (OSError, ValueError, KeyError):
-            raise FileNotFoundError(f"{self.path}: no checkpoint to resume from") from None
+            stem = json.loads(latest.read_text(encoding="utf-8"))["stem"]
+            return check_component(stem, "checkpoint name")
+        except (OSError, ValueError, KeyError, TypeError, RecursionError, ImgtransError) as exc:
+            raise RunError(f"{latest}: corrupt ({type(exc).__name__}); delete it to resume from scratch") from None
 
     def load_checkpoint(self) -> tuple[dict, dict]:
         import torch
-        from safetensors.torch import load_file
 
         stem = self.latest_stem()
-        tensors = load_file(str(self.checkpoints / f"{stem}.safetensors"))
-        state = torch.load(self.checkpoints / f"{stem}.state.pt", map_location="cpu", weights_only=True)
+        tensors = self.load_networks(stem)
+        path = self.checkpoints / f"{stem}.state.pt"
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # torch.load raises many types on damaged files
+            raise RunError(f"{path}: corrupt or unreadable training state ({first_line(exc)})") from None
+        if not isinstance(state, dict):
+            raise RunError(f"{path}: not a training state (found {type(state).__name__})")
         return tensors, state
 
-    def load_networks(self) -> dict:
+    def load_networks(self, stem: str | None = None) -> dict:
         from safetensors.torch import load_file
 
-        return load_file(str(self.checkpoints / f"{self.latest_stem()}.safetensors"))
+        path = self.checkpoints / f"{stem or self.latest_stem()}.safetensors"
+        try:
+            return load_file(str(path))
+        except Exception as exc:  # SafetensorError, OSError, ...
+            raise RunError(f"{path}: corrupt or unreadable checkpoint ({first_line(exc)})") from None
 
     # -- logs and pictures -----------------------------------------------------
     def log_losses(self, record: dict) -> None:

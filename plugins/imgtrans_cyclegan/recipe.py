@@ -7,7 +7,6 @@ import dataclasses
 import itertools
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from imgtrans.spec import Preprocess
