@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import threading
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -83,6 +84,12 @@ def decode(data: bytes, *, channels: int = 3, max_pixels: int | None = None) -> 
     if not data:
         raise ImageError("empty file")
     limit = max_pixels or DEFAULT_MAX_PIXELS
+    with warnings.catch_warnings():  # Pillow warns about corrupt EXIF and the like: the picture still counts
+        warnings.simplefilter("ignore")
+        return _decode(data, channels, limit)
+
+
+def _decode(data: bytes, channels: int, limit: int) -> Picture:
     try:
         with _limit_lock:  # Pillow's own check reads a global: we check instead
             saved, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None

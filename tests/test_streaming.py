@@ -163,3 +163,25 @@ def test_cli_max_memory_and_max_pixels(cli, tiny_cyclegan, tmp_path):
 
     bad = cli("run", tiny_cyclegan, "small.png", "--max-memory", "a lot")
     assert bad.exit_code == 2 and "bad memory size 'a lot'" in bad.stderr
+
+
+def test_precision_is_refused_with_the_reason(cli, tmp_path, tiny_cyclegan):
+    import imgtrans
+    from imgtrans.precision import choose, cpu_has_native_bf16
+
+    cpu = torch.device("cpu")
+    with pytest.raises(imgtrans.OptionError, match="fp16 needs a CUDA or MPS device"):
+        imgtrans.load("vintage", device="cpu", precision="fp16")
+    with pytest.raises(imgtrans.OptionError, match="only 31.0 dB PSNR against fp32"):
+        choose("bf16", cpu, {"bf16": 31.0}, "lossy")
+    assert choose("auto", cpu, {"bf16": 44.9}, "m") == "fp32"  # auto needs 45 dB
+    assert choose("auto", cpu, {}, "unmeasured") == "fp32"
+    if cpu_has_native_bf16():
+        assert choose("auto", cpu, {"bf16": 55.0}, "m") == "bf16"
+        assert imgtrans.load("vintage", device="cpu").precision == "bf16"
+    else:
+        with pytest.raises(imgtrans.OptionError, match="no native bf16"):
+            choose("bf16", cpu, {}, "m")
+    random_image(tmp_path / "in.png")
+    refused = cli("run", tiny_cyclegan, "in.png", "--precision", "fp16")
+    assert refused.exit_code == 2 and "fp16 needs a CUDA or MPS device" in refused.stderr

@@ -142,6 +142,9 @@ def register(app: typer.Typer) -> None:
         from imgtrans.training.export import export_run
 
         app_state = state(ctx)
+        check_component(name, "model name")
+        if reverse_name is not None:
+            check_component(reverse_name, "model name")
         try:
             written = export_run(app_state.registry, run_dir, name=name, reverse_name=reverse_name, out_dir=output, overwrite=force)
         except (FileNotFoundError, FileExistsError, LookupError) as exc:

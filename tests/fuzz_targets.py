@@ -1,0 +1,129 @@
+"""Fuzz targets: each takes bytes or text from Hypothesis and may only return
+normally or raise the module's own one-line error, never anything else.
+
+Used by tests/test_fuzz.py (a short run in the suite) and scripts/fuzz.py (a
+long run). Seeds are small valid files of each kind, so mutations reach deep
+into the parsers instead of failing at the first byte.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import os
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from hypothesis import strategies as st
+from PIL import Image
+
+from imgtrans import imageio, names, weights
+from imgtrans.training import config as train_config
+from imgtrans.training.data import DatasetError, read_idx
+
+
+def _image_seeds() -> list[bytes]:
+    rng = np.random.default_rng(0)
+    seeds = []
+    for fmt, mode in (("PNG", "RGBA"), ("JPEG", "RGB"), ("GIF", "P"), ("BMP", "RGB"), ("TIFF", "I;16"),
+                      ("WEBP", "RGB"), ("PPM", "RGB"), ("ICO", "RGBA"), ("TGA", "RGB")):
+        pixels = rng.integers(0, 256, (6, 5, 4), dtype=np.uint8)
+        image = Image.fromarray(pixels, "RGBA").convert(mode if mode != "I;16" else "I")
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt)
+        seeds.append(buffer.getvalue())
+    return seeds
+
+
+def _safetensors_seed() -> bytes:
+    import torch
+
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "seed.safetensors"
+        metadata = weights.make_metadata(name="seed", family="cyclegan", config={"ngf": 8}, preprocess={},
+                                         labels=("a", "b"))
+        weights.save(path, {"G.w": torch.zeros(2, 3)}, metadata)
+        return path.read_bytes()
+
+
+def _idx_seed() -> bytes:
+    return struct.pack(">HBBIII", 0, 8, 3, 2, 3, 3) + bytes(range(18))
+
+
+SEEDS = {"image": _image_seeds(), "safetensors": [_safetensors_seed()], "idx": [_idx_seed(), gzip.compress(_idx_seed())]}
+
+
+@st.composite
+def mutated(draw, kind: str) -> bytes:
+    """A seed file with flipped bytes, a truncation or an insertion, or random bytes."""
+    if draw(st.integers(0, 9)) == 0:
+        return draw(st.binary(max_size=512))
+    data = bytearray(draw(st.sampled_from(SEEDS[kind])))
+    for _ in range(draw(st.integers(1, 6))):
+        action = draw(st.integers(0, 2))
+        position = draw(st.integers(0, max(len(data) - 1, 0)))
+        if action == 0 and data:
+            data[position] = draw(st.integers(0, 255))
+        elif action == 1:
+            del data[position:]
+        else:
+            data[position:position] = draw(st.binary(min_size=1, max_size=16))
+    return bytes(data)
+
+
+def decode_image(data: bytes) -> None:
+    try:
+        picture = imageio.decode(data, channels=3, max_pixels=1 << 20)
+    except imageio.ImageError as error:
+        assert "\n" not in str(error)
+        return
+    assert picture.pixels.dtype == np.uint8 and picture.pixels.shape[2] == 3
+
+
+def read_weights(data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(suffix=".safetensors") as fh:
+        fh.write(data)
+        fh.flush()
+        try:
+            weights.read_info(Path(fh.name))
+        except weights.WeightsError:
+            return
+
+
+def read_idx_file(data: bytes, gz: bool) -> None:
+    with tempfile.NamedTemporaryFile(suffix=".gz" if gz else "") as fh:
+        fh.write(data)
+        fh.flush()
+        try:
+            array = read_idx(Path(fh.name))
+        except DatasetError:
+            return
+        assert array.dtype == np.uint8
+
+
+def read_config(text: str, family_config: type) -> None:
+    with tempfile.NamedTemporaryFile("w", suffix=".toml", encoding="utf-8", errors="surrogatepass") as fh:
+        try:
+            fh.write(text)
+            fh.flush()
+        except UnicodeEncodeError:
+            return
+        try:
+            values = train_config.load_toml(Path(fh.name))
+            train_config.build(family_config, {k: v for k, v in values.items() if k not in ("plugin", "data", "name")})
+        except train_config.ConfigError:
+            return
+
+
+def check_name(text: str) -> None:
+    try:
+        name = names.check_component(text, "name")
+    except names.UnsafeNameError as error:
+        assert "\n" not in str(error) and "\x1b" not in str(error)
+        return
+    assert "/" not in name and "\\" not in name and "\x00" not in name and name not in (".", "..")
+    folder = Path(tempfile.gettempdir()) / "imgtrans-fuzz-root"
+    names.inside(folder / name, folder, "name")
+    assert os.path.dirname(os.path.normpath(folder / name)) == os.path.normpath(folder)
