@@ -16,6 +16,8 @@ from imgtrans.names import inside
 
 OUTPUT_FORMATS = ("png", "jpg", "webp")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
+VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}  # a GIF is a video when animated
+VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm", "avi", "gif")
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,7 @@ def _folder_files(folder: Path, recursive: bool) -> list[InputFile]:
         rel = path.relative_to(folder)
         if any(part.startswith(".") for part in rel.parts):
             continue
-        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS:
+        if path.is_file() and path.suffix.lower() in IMAGE_EXTENSIONS | VIDEO_EXTENSIONS:
             files.append(InputFile(path, rel))
     return files
 
@@ -100,26 +102,34 @@ class Result:
     status: Status
     ms: float
     error: str | None = None
+    frames: int | None = None  # videos only
 
     def as_dict(self) -> dict:
-        return {"input": self.input, "output": self.output, "status": self.status, "ms": round(self.ms, 1), "error": self.error}
+        row = {"input": self.input, "output": self.output, "status": self.status, "ms": round(self.ms, 1), "error": self.error}
+        return row if self.frames is None else {**row, "frames": self.frames}
 
 
 @dataclass
 class Job:
     item: InputFile
     output: Path
+    video: bool = False
 
 
-def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, ext: str, overwrite: bool):
+def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, ext: str, overwrite: bool,
+         video_ext: str | None = None):
     """Jobs to run, and results already decided (missing inputs, name clashes,
-    existing outputs) so they are reported without touching the model."""
+    existing outputs) so they are reported without touching the model.
+    Videos keep their container unless `video_ext` names another."""
+    from imgtrans.video import is_video, output_extension
+
     items, problems = collect(arguments, recursive=recursive)
     results = [Result(p.name, None, "error", 0.0, p.reason) for p in problems]
     jobs: list[Job] = []
     claimed: dict[Path, Path] = {}
     for item in items:
-        target = output_path(item, out_dir, suffix=suffix, ext=ext)
+        video = is_video(item.path)
+        target = output_path(item, out_dir, suffix=suffix, ext=output_extension(item.path, video_ext) if video else ext)
         key = _real(target)
         if key == _real(item.path):
             results.append(Result(str(item.path), None, "error", 0.0, "output would overwrite the input (use -o or --suffix)"))
@@ -130,5 +140,5 @@ def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, e
             results.append(Result(str(item.path), str(target), "skipped", 0.0, "output exists (use --overwrite)"))
         else:
             claimed[key] = item.path
-            jobs.append(Job(item, target))
+            jobs.append(Job(item, target, video))
     return jobs, results

@@ -123,6 +123,21 @@ class TranslationModel(_Model):
 
         return export(self, path, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
 
+    def translate_video(self, source, destination, *, ext: str | None = None, crf: int = 18, shared_stats: bool = True,
+                        momentum: float = 0.1, batch_size: int = 4, overwrite: bool = False):
+        """Translate a video file (mp4, mov, mkv, webm, avi, animated gif) into
+        `destination`: same frame count, rate and size, audio kept. Statistics
+        are shared across frames (no flicker) unless `shared_stats=False`;
+        they start afresh at scene cuts. Returns a `VideoResult`."""
+        from pathlib import Path
+
+        from imgtrans.video import translate_video
+
+        if not 0 < momentum <= 1:
+            raise OptionError("momentum must be in (0, 1]")
+        return translate_video(self, Path(source), Path(destination), ext=ext, crf=crf, shared_stats=shared_stats,
+                               momentum=momentum, batch_size=batch_size, overwrite=overwrite)
+
     def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
         """Translate many pictures in order; consecutive numpy/PIL pictures of
         one size share a batch of up to `batch_size`."""

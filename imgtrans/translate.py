@@ -36,6 +36,53 @@ class InferenceOptions:
     precision: str = "fp32"  # fp32, bf16 or fp16 (checked by imgtrans.precision)
 
 
+class SharedStatistics:
+    """Normalisation statistics carried from frame to frame (video).
+
+    Each normalisation layer keeps an exponential moving average of its
+    per-channel mean and second moment over the frames so far, so the colour
+    and tone of the output stop jumping when content moves; a frame flagged as
+    a cut starts afresh. `momentum` is the weight of the newest frame.
+    Disabled (`active` False), every image uses its own statistics.
+    """
+
+    def __init__(self, momentum: float = 0.1):
+        self.momentum = momentum
+        self.active = False
+        self.cuts: list[bool] = []  # per image of the current batch: starts a new shot
+        self._state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def reset(self) -> None:
+        self._state.clear()
+
+    def blend(self, layer: nn.Module, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image [N, C] mean and variance -> the smoothed ones, in order."""
+        mean64, square64 = mean.double().cpu(), (var.double() + mean.double() ** 2).cpu()
+        out_mean, out_var = torch.empty_like(mean64), torch.empty_like(mean64)
+        state = self._state.get(id(layer))
+        for i in range(mean64.shape[0]):
+            cut = i < len(self.cuts) and self.cuts[i]
+            if state is None or cut:
+                state = (mean64[i], square64[i])
+            else:
+                a = self.momentum
+                state = ((1 - a) * state[0] + a * mean64[i], (1 - a) * state[1] + a * square64[i])
+            out_mean[i], out_var[i] = state[0], (state[1] - state[0] ** 2).clamp_min(0)
+        self._state[id(layer)] = state
+        return out_mean.to(mean), out_var.to(var)
+
+
+def _instance_norm(x: torch.Tensor, weight, bias, eps: float, layer: nn.Module, shared: SharedStatistics | None):
+    """Instance norm in float32, with statistics shared across frames when active."""
+    x = x.float()
+    if shared is None or not shared.active:
+        return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
+    var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
+    mean, var = shared.blend(layer, mean, var)
+    y = (x - mean[:, :, None, None]) * torch.rsqrt(var[:, :, None, None] + eps)
+    return y if weight is None else y * weight.float()[None, :, None, None] + bias.float()[None, :, None, None]
+
+
 class PerImageBatchNorm(nn.Module):
     """Batch norm computed over one image at a time, with the trained affine.
 
@@ -43,29 +90,35 @@ class PerImageBatchNorm(nn.Module):
     with larger batches it keeps images independent.
     """
 
-    def __init__(self, bn: nn.BatchNorm2d):
+    def __init__(self, bn: nn.BatchNorm2d, shared: SharedStatistics | None = None):
         super().__init__()
         self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
+        self.shared = shared
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):  # statistics in float32
-            return F.instance_norm(x.float(), weight=self.weight, bias=self.bias, eps=self.eps)
+            return _instance_norm(x, self.weight, self.bias, self.eps, self, self.shared)
 
 
 class Float32InstanceNorm(nn.InstanceNorm2d):
     """Instance norm whose statistics are computed in float32 under autocast
     (autocast does not keep normalisation in float32 by itself)."""
 
+    shared: SharedStatistics | None = None
+
     @classmethod
-    def replacing(cls, norm: nn.InstanceNorm2d) -> "Float32InstanceNorm":
+    def replacing(cls, norm: nn.InstanceNorm2d, shared: SharedStatistics | None = None) -> "Float32InstanceNorm":
         new = cls(norm.num_features, eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
                   track_running_stats=norm.track_running_stats)
         new.load_state_dict(norm.state_dict())
+        new.shared = shared
         return new.to(norm.weight.device if norm.weight is not None else "cpu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
-            return super().forward(x.float())
+            if self.track_running_stats:
+                return super().forward(x.float())
+            return _instance_norm(x, self.weight, self.bias, self.eps, self, self.shared)
 
 
 def dropout_mask(seed: int, layer: int, p: float, shape) -> torch.Tensor:
@@ -91,17 +144,18 @@ class PerImageDropout(nn.Module):
         return x * torch.stack(masks).to(x)
 
 
-def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int], counter: list[int]) -> None:
+def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int], counter: list[int],
+                  shared: SharedStatistics) -> None:
     for name, child in module.named_children():
         if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, PerImageBatchNorm(child))
+            setattr(module, name, PerImageBatchNorm(child, shared))
         elif type(child) is nn.InstanceNorm2d:
-            setattr(module, name, Float32InstanceNorm.replacing(child))
+            setattr(module, name, Float32InstanceNorm.replacing(child, shared))
         elif isinstance(child, nn.Dropout):
             counter[0] += 1
             setattr(module, name, PerImageDropout(child.p, counter[0], seeds) if options.dropout else nn.Identity())
         else:
-            _swap_modules(child, options, seeds, counter)
+            _swap_modules(child, options, seeds, counter, shared)
 
 
 def pad_reflect(x: torch.Tensor, multiple: int, minimum: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -150,8 +204,9 @@ class Translator:
         self.options = options
         self.preprocess = preprocess
         self.seeds_now: list[int] = []  # the current batch's seeds, read by the dropout layers
+        self.shared = SharedStatistics()  # off unless a video turns it on
         if not options.eval_mode:
-            _swap_modules(generator, options, self.seeds_now, [0])
+            _swap_modules(generator, options, self.seeds_now, [0], self.shared)
         self.generator = generator.to(device).eval()
         self._rng = np.random.default_rng(options.seed)
         self.budget = options.max_memory if options.max_memory is not None else default_budget(device)
@@ -211,11 +266,23 @@ class Translator:
     def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
         """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
         the same size, as uint8 or float in [0, 1], on the CPU."""
+        n = batch.shape[0]
+        cuts = list(self.shared.cuts) + [False] * (n - len(self.shared.cuts))  # video: shot starts, per image
+        try:
+            return self._run(batch, seeds, cuts, to_uint8=to_uint8)
+        finally:
+            self.shared.cuts = []
+
+    def _run(self, batch: torch.Tensor, seeds: list[int], cuts: list[bool], *, to_uint8: bool) -> torch.Tensor:
         n, c, h, w = batch.shape
         pre = self.preprocess
         if self.should_stream(batch):
             self.last_streamed = True
-            return torch.cat([self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8) for i in range(n)])
+            outputs = []
+            for i in range(n):
+                self.shared.cuts = cuts[i : i + 1]
+                outputs.append(self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8))
+            return torch.cat(outputs)
         self.last_streamed = False
         per_image = max(1, self.whole_image_bytes(h, w, c))
         group = max(1, min(n, self.budget // per_image))
@@ -225,6 +292,7 @@ class Translator:
             x = part.float() / 255.0 if part.dtype == torch.uint8 else part.float()
             x, (top, left) = pad_reflect((x - pre.mean) / pre.std, self.pad_multiple, self.min_side)
             self.seeds_now[:] = seeds[start : start + group]
+            self.shared.cuts = cuts[start : start + group]
             with self.autocast():
                 y = self.generator(x)[..., top : top + h, left : left + w]
             outputs.append(self._finish(y, to_uint8))
@@ -245,6 +313,7 @@ class Translator:
             self.generator, source, rows=(top, top + h), budget=max(self.budget - fixed, 1 << 12),
             per_image_norm=PerImageBatchNorm, per_image_dropout=PerImageDropout,
             make_mask=lambda layer, shape: dropout_mask(seed, layer.layer, layer.p, shape),
+            adjust_stats=self._shared_stats if self.shared.active else None,
         )
         out = None
 
@@ -259,6 +328,13 @@ class Translator:
             plan.run(sink)
         self.last_plan = plan
         return out
+
+    def _shared_stats(self, layer: nn.Module, stats):
+        """The streamed path's whole-picture statistics, smoothed across frames."""
+        from imgtrans.streaming.graph import Stats
+
+        mean, var = self.shared.blend(layer, stats.mean[None], stats.var[None])
+        return Stats(mean[0], var[0])
 
     def __call__(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays (all the same size) -> translated uint8 arrays."""

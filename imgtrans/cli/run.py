@@ -14,7 +14,7 @@ from imgtrans.cli.common import INPUT_ERROR, AppState, print_json_line, state
 from imgtrans.cli.resolve import find_spec, load_model
 from imgtrans.device import validate
 from imgtrans.errors import check_seed
-from imgtrans.inputs import OUTPUT_FORMATS, Result, plan
+from imgtrans.inputs import OUTPUT_FORMATS, VIDEO_FORMATS, Result, plan
 from imgtrans.memory import parse_size
 from imgtrans.names import check_component
 
@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(min=1, help="Images of equal size translated together.")] = 1,
         seed: Annotated[Optional[int], typer.Option(help="Make dropout noise reproducible (per image).")] = None,
         suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
-        ext: Annotated[str, typer.Option(help="Output format: png, jpg or webp.")] = "png",
+        ext: Annotated[Optional[str], typer.Option(help="Output format: png, jpg or webp for images [default: png]; mp4, mov, mkv, webm, avi or gif for videos [default: the input's].")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace existing outputs instead of skipping them.")] = False,
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
         load_size: Annotated[Optional[int], typer.Option(min=1, help="Resize the shorter side to N first (default: full resolution).")] = None,
@@ -41,6 +41,8 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
         max_memory: Annotated[Optional[str], typer.Option(help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with the same result [default: from free memory].")] = None,
         precision: Annotated[Optional[str], typer.Option(help="fp32, bf16, fp16 or auto: reduced precision only where measured at 45 dB or better against fp32 for the model (see `imgtrans info`).")] = "auto",
+        crf: Annotated[int, typer.Option(min=0, max=51, help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).")] = 18,
+        per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics (as the reference does; flickers).")] = False,
         max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures with more pixels (decompression-bomb guard) [default: Pillow's, about 89 million].")] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
@@ -49,9 +51,11 @@ def register(app: typer.Typer) -> None:
         named with its reason), 2 for usage errors.
         """
         app_state = state(ctx)
-        ext = ext.lower().lstrip(".")
-        if ext not in OUTPUT_FORMATS:
-            app_state.fail(f"unknown --ext {ext!r} (choose png, jpg or webp)")
+        requested = (ext or "").lower().lstrip(".")
+        if requested and requested not in OUTPUT_FORMATS + VIDEO_FORMATS:
+            app_state.fail(f"unknown --ext {requested!r} (png, jpg or webp for images; mp4, mov, mkv, webm, avi or gif for videos)")
+        ext = requested if requested in OUTPUT_FORMATS else "png"
+        video_ext = requested if requested in VIDEO_FORMATS else None
         validate(device)
         check_seed(seed)
         check_component(suffix, "--suffix", allow_empty=True)
@@ -66,7 +70,7 @@ def register(app: typer.Typer) -> None:
         out_dir = output if output is not None else Path("imgtrans-out") / model
         if not use_stdin:
             writable_folder(app_state, out_dir)
-        jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite)
+        jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite, video_ext=video_ext)
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
 
@@ -78,7 +82,8 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(
             run_files(
                 app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
-                as_json=as_json, quiet=quiet, out_dir=out_dir, **decoding,
+                as_json=as_json, quiet=quiet, out_dir=out_dir, video_ext=video_ext, crf=crf,
+                shared_stats=not per_frame_stats, **decoding,
             )
         )
 
@@ -114,8 +119,40 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
     return 0
 
 
+def run_video(app_state: AppState, model, job, *, ext, crf, shared_stats, batch_size, overwrite, progress) -> Result:
+    """One video: a progress bar in frames with an ETA on a terminal; one Result."""
+    from imgtrans.video import VideoError, translate_video
+
+    start = time.perf_counter()
+    bar, task = None, None
+
+    def on_start(total):
+        nonlocal bar, task
+        if progress:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            bar = Progress(TextColumn(f"{job.item.path.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
+                           TimeRemainingColumn(), console=app_state.stderr, transient=True)
+            bar.start()
+            task = bar.add_task("video", total=total)
+
+    def on_frames(n):
+        if bar is not None:
+            bar.advance(task, n)
+
+    try:
+        done = translate_video(model, job.item.path, job.output, ext=ext, crf=crf, shared_stats=shared_stats,
+                               batch_size=max(batch_size, 4), overwrite=overwrite, on_start=on_start, on_frames=on_frames)
+    except VideoError as exc:
+        return Result(str(job.item.path), None, "error", (time.perf_counter() - start) * 1e3, str(exc))
+    finally:
+        if bar is not None:
+            bar.stop()
+    return Result(str(job.item.path), str(job.output), "ok", done.seconds * 1e3, frames=done.frames)
+
+
 def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
-              batch_size, overwrite, as_json, quiet, out_dir) -> int:
+              batch_size, overwrite, as_json, quiet, out_dir, video_ext=None, crf=18, shared_stats=True) -> int:
     from imgtrans.batchrun import translate_files
 
     start = time.perf_counter()
@@ -132,6 +169,8 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
 
     for result in early:
         report(result)
+    videos = [job for job in jobs if job.video]
+    jobs = [job for job in jobs if not job.video]
     stream = translate_files(
         jobs, translator.translate_arrays, batch_size=batch_size, channels=channels, load_size=load_size,
         max_pixels=max_pixels, ext=ext, overwrite=overwrite,
@@ -148,6 +187,9 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
     else:
         for result in stream:
             report(result)
+    for job in videos:
+        report(run_video(app_state, translator, job, ext=video_ext, crf=crf, shared_stats=shared_stats,
+                         batch_size=batch_size, overwrite=overwrite, progress=show_progress or False))
     if not quiet:
         elapsed = time.perf_counter() - start
         app_state.note(

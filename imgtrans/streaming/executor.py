@@ -88,6 +88,7 @@ class StreamPlan:
     store_budget: int
     temp_dir: str | None = None
     device: object = None
+    adjust_stats: Callable | None = None  # (layer, Stats) -> Stats: video's statistics shared across frames
     stored: set[int] = field(default_factory=set)
     peak_stored_ram: int = 0
     spilled_bytes: int = 0
@@ -182,7 +183,7 @@ class StreamPlan:
                     src, step = node.sources[0], self.strip_rows(node.sources[0])
                     for a in range(0, src.height, step):
                         moments.add(src.rows(a, min(a + step, src.height)))
-                    node.stats = moments.stats()
+                    node.stats = self._finished(node, moments)
                 elif kind == "output":
                     lo, hi = self.rows
                     step = self.strip_rows(node)
@@ -200,6 +201,10 @@ class StreamPlan:
                 if n.store is not None:
                     n.store.close()
                     n.store = None
+
+    def _finished(self, norm: Norm, moments: _Moments) -> Stats:
+        stats = moments.stats()
+        return stats if self.adjust_stats is None else self.adjust_stats(norm.layer, stats)
 
     def _materialise(self, node: Node, norms: list[Norm], ram_used: int) -> int:
         size = node.height * node.bytes_per_row
@@ -220,7 +225,7 @@ class StreamPlan:
             raise
         node.store = store
         for m in readers:
-            m.stats = moments.stats()
+            m.stats = self._finished(m, moments)
         if in_memory:
             self.peak_stored_ram = max(self.peak_stored_ram, ram_used + size)
             return size
@@ -229,7 +234,7 @@ class StreamPlan:
 
 
 def plan_stream(network, source: Input, *, rows: tuple[int, int], budget: int, per_image_norm, per_image_dropout,
-                make_mask, temp_dir: str | None = None) -> StreamPlan:
+                make_mask, temp_dir: str | None = None, adjust_stats: Callable | None = None) -> StreamPlan:
     """A plan for `network` over `source` within `budget` bytes of maps and strips.
 
     A quarter of the budget goes to the strips being computed, the rest to
@@ -238,4 +243,4 @@ def plan_stream(network, source: Input, *, rows: tuple[int, int], budget: int, p
     output = build(network, source, per_image_norm=per_image_norm, per_image_dropout=per_image_dropout, make_mask=make_mask)
     work = max(budget // 4, 1)
     return StreamPlan(output, rows, work_budget=work, store_budget=max(budget - work, 0), temp_dir=temp_dir,
-                      device=source.device)
+                      device=source.device, adjust_stats=adjust_stats)

@@ -180,8 +180,9 @@ class Norm(Node):
     """Instance norm (plain or affine) and per-image batch norm: per-channel
     statistics of the whole map, supplied by the executor."""
 
-    def __init__(self, src: Node, weight, bias, eps: float):
+    def __init__(self, src: Node, weight, bias, eps: float, layer=None):
         self.sources, self.weight, self.bias, self.eps = (src,), weight, bias, eps
+        self.layer = layer  # the module, for statistics shared across video frames
         self.channels, self.height, self.width = src.channels, src.height, src.width
         self.stats: Stats | None = None
 
@@ -300,9 +301,9 @@ def _module_node(m: nn.Module, src: Node, per_image_norm, per_image_dropout, mak
     if isinstance(m, nn.ReflectionPad2d):
         return ReflectPad(src, m.padding)
     if isinstance(m, per_image_norm):
-        return Norm(src, m.weight, m.bias, m.eps)
+        return Norm(src, m.weight, m.bias, m.eps, layer=m)
     if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats:
-        return Norm(src, m.weight if m.affine else None, m.bias if m.affine else None, m.eps)
+        return Norm(src, m.weight if m.affine else None, m.bias if m.affine else None, m.eps, layer=m)
     if isinstance(m, nn.BatchNorm2d) and not m.training and m.track_running_stats:
         return Pointwise(src, lambda x: F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps))
     if isinstance(m, per_image_dropout):

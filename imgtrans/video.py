@@ -1,0 +1,354 @@
+"""Video in, video out (PyAV, which ships FFmpeg in its wheel; imports torch).
+
+Frames are decoded and encoded on worker threads while the model computes;
+frames of one size are batched. Audio streams are copied packet for packet.
+Normalisation statistics are shared across frames (an exponential moving
+average per layer, `SharedStatistics`) and start afresh at a scene cut, so the
+output's colour and tone do not flicker; pix2pix's dropout uses one seed for
+the whole clip, so its noise stays put. The result is written to a temporary
+file and renamed: nothing half-written is ever left under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from imgtrans.errors import INPUT_ERROR, ImgtransError
+from imgtrans.files import set_default_mode
+
+from imgtrans.inputs import VIDEO_EXTENSIONS
+CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
+DEFAULT_CRF = 18  # visually lossless for x264; VP9 gets the same number on its own scale
+# A new shot: the colour histograms of consecutive frames differ by more than
+# this (L1 distance of normalised 16-bin histograms per channel, 0-2). Motion
+# hardly changes a histogram; a brightness ramp changes it a little per frame.
+CUT_THRESHOLD = 0.6
+QUEUE_FRAMES = 16
+
+
+class VideoError(ImgtransError):
+    """A video that cannot be read or written; the message is the reason."""
+
+    exit_code = INPUT_ERROR
+
+
+@dataclass
+class VideoResult:
+    frames: int
+    fps: float
+    size: tuple[int, int]
+    audio_streams: int
+    cuts: int
+    seconds: float
+
+
+def is_video(path: Path) -> bool:
+    """By extension; a GIF counts when it has more than one frame."""
+    suffix = path.suffix.lower()
+    if suffix not in VIDEO_EXTENSIONS:
+        return False
+    if suffix != ".gif":
+        return True
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return getattr(image, "n_frames", 1) > 1
+    except Exception:  # an unreadable GIF is reported by the image path
+        return False
+
+
+def output_extension(source: Path, requested: str | None) -> str:
+    ext = (requested or source.suffix.lower().lstrip(".")).lower()
+    return "mp4" if ext == "m4v" else ext
+
+
+def _histogram(frame: np.ndarray) -> np.ndarray:
+    """Per-channel 16-bin colour histograms of a subsampled frame, normalised."""
+    h, w = frame.shape[:2]
+    sample = frame[:: max(1, h // 64), :: max(1, w // 64)].reshape(-1, 3) // 16
+    counts = np.stack([np.bincount(sample[:, c], minlength=16) for c in range(3)]).astype(np.float64)
+    return counts / counts.sum(axis=1, keepdims=True)
+
+
+def _av():
+    try:
+        import av
+    except ImportError:
+        raise VideoError("video needs PyAV: pip install av") from None
+    return av
+
+
+def translate_video(model, source: Path, destination: Path, *, ext: str | None = None, crf: int = DEFAULT_CRF,
+                    shared_stats: bool = True, momentum: float = 0.1, batch_size: int = 4, overwrite: bool = False,
+                    on_start: Callable[[int | None], None] = lambda total: None,
+                    on_frames: Callable[[int], None] = lambda n: None) -> VideoResult:
+    """Translate every frame of `source` with `model` (a TranslationModel) into `destination`."""
+    av = _av()
+    start = time.perf_counter()
+    fmt = CONTAINERS[output_extension(source, ext)]
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=destination.parent)
+    os.close(fd)
+    try:
+        result = _translate(av, model, source, Path(tmp), fmt, crf=crf, shared_stats=shared_stats, momentum=momentum,
+                            batch_size=batch_size, on_start=on_start, on_frames=on_frames)
+        set_default_mode(tmp)
+        if overwrite:
+            os.replace(tmp, destination)
+        else:
+            os.link(tmp, destination)
+    except FileExistsError:
+        raise VideoError(f"{destination}: exists (use --overwrite)") from None
+    except OSError as exc:
+        raise VideoError(f"cannot write {destination} ({exc.strerror or exc})") from None
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_stats, momentum, batch_size,
+               on_start, on_frames) -> VideoResult:
+    try:
+        container = av.open(str(source))
+    except av.FFmpegError as exc:
+        raise VideoError(f"not a readable video ({_reason(exc)})") from None
+    with container:
+        if not container.streams.video:
+            raise VideoError("no video stream")
+        video = container.streams.video[0]
+        video.thread_type = "AUTO"
+        rate = video.average_rate or video.guessed_rate or Fraction(25)
+        audio = list(container.streams.audio) if fmt != "gif" else []  # a GIF carries no sound
+        on_start(video.frames or None)
+        try:
+            output = av.open(str(target), mode="w", format=fmt)
+        except av.FFmpegError as exc:
+            raise VideoError(f"cannot create a {fmt} file ({_reason(exc)})") from None
+        with output:
+            audio_out, transcoded = {}, {}
+            for stream in audio:
+                try:
+                    audio_out[stream.index] = output.add_stream_from_template(stream)
+                except (av.FFmpegError, ValueError):
+                    # The container cannot hold this codec (AAC in WebM): re-encode that stream.
+                    try:
+                        encoder = output.add_stream("libopus" if fmt == "webm" else "aac", rate=48000 if fmt == "webm"
+                                                    else stream.codec_context.sample_rate)
+                        encoder.layout = stream.codec_context.layout.name
+                    except (av.FFmpegError, ValueError) as exc:
+                        raise VideoError(f"its audio ({stream.codec_context.name}) cannot go into {fmt} "
+                                         f"({_reason(exc)}); keep the container (no --ext)") from None
+                    audio_out[stream.index] = transcoded[stream.index] = encoder
+            state = _Encoder(av, output, fmt, rate, crf)
+            width, height = video.codec_context.width, video.codec_context.height
+            if not (width and height):
+                raise VideoError("the video stream has no frame size")
+            state.open(height, width)  # every stream must exist before the first packet is written
+            translator = model._translator
+            translator.shared.active = shared_stats
+            translator.shared.momentum = momentum
+            translator.shared.reset()
+            clip_seed = model._translator.options.seed if model._translator.options.seed is not None else 0
+            frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
+            errors: list[BaseException] = []
+            stop = threading.Event()
+
+            def demux() -> None:
+                """Decode on this thread: frames to the queue, audio packets straight to the muxer."""
+                try:
+                    for packet in container.demux(video, *audio):
+                        if stop.is_set():
+                            break
+                        index = packet.stream.index
+                        if index in transcoded:
+                            for sound in packet.decode():
+                                sound.pts = None
+                                for encoded in transcoded[index].encode(sound):
+                                    state.mux(encoded)
+                            continue
+                        if index in audio_out:
+                            if packet.dts is not None:
+                                packet.stream = audio_out[index]
+                                state.mux(packet)
+                            continue
+                        for frame in packet.decode():
+                            frames.put(frame.to_ndarray(format="rgb24"))
+                    for encoder in transcoded.values():
+                        for encoded in encoder.encode():
+                            state.mux(encoded)
+                except BaseException as exc:  # handed to the main thread
+                    errors.append(exc)
+                finally:
+                    frames.put(None)
+
+            reader = threading.Thread(target=demux, name="imgtrans-video-decode", daemon=True)
+            reader.start()
+            count, cuts, previous, batch = 0, 0, None, []
+            try:
+                while True:
+                    frame = frames.get()
+                    if frame is not None:
+                        histogram = _histogram(frame)
+                        cut = previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD
+                        previous = histogram
+                        cuts += cut
+                        if batch and (batch[0][0].shape != frame.shape or len(batch) >= batch_size):
+                            count += _flush(model, batch, state, clip_seed, on_frames)
+                        batch.append((frame, cut))
+                    else:
+                        count += _flush(model, batch, state, clip_seed, on_frames)
+                        break
+            finally:
+                stop.set()
+                translator.shared.active = False
+                translator.shared.reset()
+                while reader.is_alive():  # let the decoder finish (it may wait on a full queue)
+                    try:
+                        frames.get(timeout=0.1)
+                    except queue.Empty:
+                        pass
+                reader.join()
+            if errors:
+                exc = errors[0]
+                if isinstance(exc, av.FFmpegError):
+                    raise VideoError(f"corrupt or truncated video ({_reason(exc)})") from None
+                raise exc
+            try:
+                if count == 0:
+                    raise VideoError("the video has no frames")
+            finally:
+                state.finish()
+    return VideoResult(count, float(rate), (state.width, state.height), len(audio), cuts, 0.0)
+
+
+def _flush(model, batch: list, state: "_Encoder", seed: int, on_frames) -> int:
+    if not batch:
+        return 0
+    import torch
+
+    translator = model._translator
+    pixels = [np.ascontiguousarray(f) for f, _ in batch]
+    if model.channels == 1:
+        pixels = [np.asarray(_gray(p))[:, :, None] for p in pixels]
+    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
+    translator.shared.cuts = [cut for _, cut in batch]
+    with model._lock:
+        out = translator.run(x, [seed] * len(batch), to_uint8=True)  # one dropout seed for the clip
+    for frame in out.permute(0, 2, 3, 1).numpy():
+        state.encode(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
+    on_frames(len(batch))
+    n = len(batch)
+    batch.clear()
+    return n
+
+
+def _gray(rgb: np.ndarray):
+    from PIL import Image
+
+    return Image.fromarray(rgb).convert("L")
+
+
+class _Encoder:
+    """The output video stream, with a writer thread so encoding overlaps the
+    model's work."""
+
+    def __init__(self, av, output, fmt: str, rate: Fraction, crf: int):
+        self.av, self.output, self.fmt, self.rate, self.crf = av, output, fmt, rate, crf
+        self.stream = None
+        self.width = self.height = 0
+        self.index = 0
+        self.lock = threading.Lock()
+        self.pending: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.errors: list[BaseException] = []
+        self.writer = None
+
+    def mux(self, packet) -> None:
+        with self.lock:
+            self.output.mux(packet)
+
+    def open(self, h: int, w: int) -> None:
+        self.height, self.width = h, w
+        if self.fmt == "gif":
+            stream = self.output.add_stream("gif", rate=self.rate)
+            stream.pix_fmt = "pal8"
+        elif self.fmt == "webm":
+            stream = self.output.add_stream("libvpx-vp9", rate=self.rate)
+            stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
+            stream.options = {"crf": str(min(63, self.crf + 13)), "b:v": "0", "row-mt": "1"}
+        else:
+            stream = self.output.add_stream("libx264", rate=self.rate)
+            stream.pix_fmt = "yuv420p" if h % 2 == 0 and w % 2 == 0 else "yuv444p"
+            stream.options = {"crf": str(self.crf), "preset": "medium"}
+        stream.width, stream.height = w, h
+        stream.time_base = Fraction(1, 1) / self.rate
+        self.stream = stream
+        self.writer = threading.Thread(target=self._write, name="imgtrans-video-encode", daemon=True)
+        self.writer.start()
+
+    def encode(self, frame: np.ndarray) -> None:
+        if frame.shape[:2] != (self.height, self.width):
+            raise VideoError("the frame size changes within the video (not supported)")
+        if self.errors:
+            raise self.errors[0]
+        self.pending.put(frame)
+
+    def _frame(self, frame: np.ndarray):
+        if self.fmt != "gif":
+            return self.av.VideoFrame.from_ndarray(frame, format="rgb24")
+        # GIF: a 256-colour palette per frame (median cut); FFmpeg's scaler cannot make one
+        from PIL import Image
+
+        quantised = Image.fromarray(frame).quantize(256)
+        palette = np.zeros((256, 4), np.uint8)
+        colours = np.array(quantised.getpalette()[:768], np.uint8).reshape(-1, 3)
+        palette[: len(colours), :3], palette[:, 3] = colours, 255
+        return self.av.VideoFrame.from_ndarray((np.asarray(quantised), palette), format="pal8")
+
+    def _write(self) -> None:
+        try:
+            while True:
+                frame = self.pending.get()
+                if frame is None:
+                    break
+                video_frame = self._frame(frame)
+                video_frame.pts = self.index
+                self.index += 1
+                for packet in self.stream.encode(video_frame):
+                    self.mux(packet)
+            for packet in self.stream.encode():
+                self.mux(packet)
+        except BaseException as exc:
+            self.errors.append(exc)
+            while self.pending.get() is not None:  # drain so the producer never blocks
+                pass
+
+    def finish(self) -> None:
+        if self.writer is None:
+            return
+        self.pending.put(None)
+        self.writer.join()
+        if self.errors:
+            exc = self.errors[0]
+            if isinstance(exc, OSError):
+                raise VideoError(f"cannot write the video ({exc.strerror or exc})") from None
+            if isinstance(exc, self.av.FFmpegError):
+                raise VideoError(f"encoding failed ({_reason(exc)})") from None
+            raise exc
+
+
+def _reason(exc: BaseException) -> str:
+    """FFmpeg's own words ("Invalid data found when processing input"), without errno and path."""
+    text = getattr(exc, "strerror", None) or str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,143 @@
+"""Video in, video out: frames, rate, size and audio kept; statistics shared
+across frames; cuts start afresh; bad videos fail alone. Tiny real clips made
+with PyAV."""
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from conftest import random_image
+
+import imgtrans
+from imgtrans.video import translate_video
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, audio: bool = True) -> Path:
+    out = av.open(str(path), "w")
+    video = out.add_stream("libx264", rate=fps)
+    video.height, video.width = frames[0].shape[:2]
+    video.pix_fmt, video.options = "yuv444p", {"crf": "0"}
+    sound = None
+    if audio:
+        sound = out.add_stream("aac", rate=8000)
+        sound.layout = "mono"
+    for i, pixels in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+        frame.pts = i
+        for packet in video.encode(frame):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    if sound is not None:
+        samples = (np.sin(np.arange(800 * len(frames)) / 8000 * 2 * np.pi * 440) * 0.3).astype(np.float32)[None]
+        chunk = av.AudioFrame.from_ndarray(samples, format="fltp", layout="mono")
+        chunk.sample_rate, chunk.pts = 8000, 0
+        for packet in sound.encode(chunk):
+            out.mux(packet)
+        for packet in sound.encode():
+            out.mux(packet)
+    out.close()
+    return path
+
+
+def read_clip(path: Path) -> tuple[list[np.ndarray], Fraction, list[bytes]]:
+    """Decoded frames, the frame rate, and the audio packets' bytes."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
+        rate = stream.average_rate
+    with av.open(str(path)) as container:
+        audio = [bytes(p) for p in container.demux(*container.streams.audio) if p.size] if container.streams.audio else []
+    return frames, rate, audio
+
+
+def pan(n=12, size=(48, 40), step=2, seed=0):
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0 : size[1], 0 : size[0] * 2]
+    scene = (np.stack([xx * 2, yy * 4, 255 - xx], 2) % 256).astype(np.uint8)
+    scene = np.clip(scene.astype(int) + rng.integers(-20, 20, scene.shape), 0, 255).astype(np.uint8)
+    return [scene[:, i * step : i * step + size[0]] for i in range(n)]
+
+
+def test_frames_rate_size_and_audio_are_kept(cli, tmp_path, tiny_cyclegan):
+    write_clip(tmp_path / "clip.mp4", pan())
+    random_image(tmp_path / "photo.png")
+    result = cli("run", tiny_cyclegan, "clip.mp4", "photo.png", "-o", "out", "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["clip.mp4"]["frames"] == 12 and rows["photo.png"]["status"] == "ok"
+    frames, rate, audio = read_clip(tmp_path / "out" / "clip.mp4")
+    _, rate_in, audio_in = read_clip(tmp_path / "clip.mp4")
+    assert len(frames) == 12 and rate == rate_in == 10 and frames[0].shape == (40, 48, 3)
+    assert audio == audio_in and len(audio) > 0  # copied packet for packet
+    for ext in ("webm", "mkv", "gif"):
+        converted = cli("run", tiny_cyclegan, "clip.mp4", "-o", ext, "--ext", ext, "--quiet")
+        assert converted.exit_code == 0, (ext, converted.stderr)
+        frames_out, _, audio_out = read_clip(tmp_path / ext / f"clip.{ext}")
+        assert len(frames_out) == 12 and (len(audio_out) > 0) == (ext != "gif")  # WebM: AAC re-encoded as Opus
+
+
+def test_shared_statistics_keep_the_background_steady(tmp_path):
+    """A still background with a bright square moving across it: per-frame
+    statistics change the background's tone as the square moves; shared ones
+    hold it."""
+    background = np.tile(np.linspace(60, 140, 64, dtype=np.uint8)[None, :, None], (48, 1, 3))
+    frames = []
+    for i in range(10):
+        frame = background.copy()
+        frame[8:24, 4 + 4 * i : 20 + 4 * i + (10 * i if i > 5 else 0)] = 255  # moves, and grows
+        frames.append(frame)
+    write_clip(tmp_path / "square.mp4", frames, audio=False)
+    model = imgtrans.load("vintage", device="cpu", precision="fp32")
+    tone = {}
+    for shared in (True, False):
+        out = tmp_path / f"{shared}.mp4"
+        translate_video(model, tmp_path / "square.mp4", out, crf=0, shared_stats=shared, momentum=0.1)
+        decoded = read_clip(out)[0]
+        tone[shared] = np.array([f[30:, :, :].astype(float).mean() for f in decoded])  # rows the square never visits
+    jumps = {k: np.abs(np.diff(v)).mean() for k, v in tone.items()}
+    assert jumps[True] < 0.5 * jumps[False], jumps
+
+
+def test_a_cut_starts_the_statistics_afresh(tmp_path):
+    first, second = pan(8, seed=1), [255 - f for f in pan(8, step=3, seed=2)]
+    write_clip(tmp_path / "cut.mp4", first + second, audio=False)
+    write_clip(tmp_path / "second.mp4", second, audio=False)
+    model = imgtrans.load("vintage", device="cpu", precision="fp32")
+    result = translate_video(model, tmp_path / "cut.mp4", tmp_path / "cut-out.mp4", crf=0)
+    assert result.cuts == 1
+    translate_video(model, tmp_path / "second.mp4", tmp_path / "second-out.mp4", crf=0)
+    together, alone = read_clip(tmp_path / "cut-out.mp4")[0][8:], read_clip(tmp_path / "second-out.mp4")[0]
+    assert max(np.abs(a.astype(int) - b.astype(int)).mean() for a, b in zip(together, alone)) < 1.0
+
+
+def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
+    good = write_clip(tmp_path / "good.mp4", pan(6))
+    (tmp_path / "garbage.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x07" * 500)
+    data = good.read_bytes()
+    (tmp_path / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    silent = av.open(str(tmp_path / "soundonly.mp4"), "w")  # audio, no video stream
+    stream = silent.add_stream("aac", rate=8000)
+    stream.layout = "mono"
+    chunk = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+    chunk.sample_rate, chunk.pts = 8000, 0
+    for packet in list(stream.encode(chunk)) + list(stream.encode()):
+        silent.mux(packet)
+    silent.close()
+    empty = av.open(str(tmp_path / "noframes.mp4"), "w")  # a video stream without frames
+    empty_stream = empty.add_stream("libx264", rate=10)
+    empty_stream.width, empty_stream.height = 32, 32
+    empty.close()
+    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "good.mp4"]
+    result = cli("run", tiny_cyclegan, *names, "-o", "out", "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
+    assert rows["good.mp4"]["status"] == "ok" and rows["good.mp4"]["frames"] == 6
+    for name in names[:-1]:
+        assert rows[name]["status"] == "error", rows[name]
+        assert not (tmp_path / "out" / name).exists()
+    assert "no video stream" in rows["soundonly.mp4"]["error"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mp4"]  # no temporary files left
