@@ -25,8 +25,8 @@ import numpy as np
 
 from imgtrans.errors import INPUT_ERROR, ImgtransError
 from imgtrans.files import set_default_mode
-
 from imgtrans.inputs import VIDEO_EXTENSIONS
+
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
 DEFAULT_CRF = 18  # visually lossless for x264; VP9 gets the same number on its own scale
 # A new shot: the colour histograms of consecutive frames differ by more than

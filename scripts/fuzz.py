@@ -13,7 +13,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from fuzz_targets import check_name, decode_image, mutated, read_config, read_idx_file, read_weights  # noqa: E402
+from fuzz_targets import (  # noqa: E402
+    check_name,
+    decode_image,
+    mutated,
+    read_config,
+    read_idx_file,
+    read_weights,
+)
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 

@@ -2,7 +2,14 @@
 scripts/fuzz.py); crashers it found are pinned as @example regressions."""
 
 import pytest
-from fuzz_targets import check_name, decode_image, mutated, read_config, read_idx_file, read_weights
+from fuzz_targets import (
+    check_name,
+    decode_image,
+    mutated,
+    read_config,
+    read_idx_file,
+    read_weights,
+)
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import import_tiny, random_image, write_idx
+from conftest import random_image, write_idx
 from PIL import Image
 
 from imgtrans import store, weights

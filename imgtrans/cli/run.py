@@ -129,7 +129,13 @@ def run_video(app_state: AppState, model, job, *, ext, crf, shared_stats, batch_
     def on_start(total):
         nonlocal bar, task
         if progress:
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
 
             bar = Progress(TextColumn(f"{job.item.path.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("frames"),
                            TimeRemainingColumn(), console=app_state.stderr, transient=True)
