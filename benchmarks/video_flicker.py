@@ -1,0 +1,174 @@
+"""Flicker of video translation: per-frame statistics (the reference's way)
+against statistics shared across frames (imgtrans's default), with `vintage`.
+
+Clips are made from the example photos with known motion: a pan (8 px a
+frame), a zoom (1% a frame about the centre) and a clip with a brightness
+ramp and a cut. They are written and translated losslessly (x264 CRF 0,
+4:4:4), so the figures measure the model, not the codec. Figures:
+
+- warping error (Lai et al., ECCV 2018): mean absolute difference between
+  output frame t+1 and output frame t moved by the known motion of the input,
+  over the region both frames show; the input's own figure is the floor;
+- tone flicker: mean absolute change of the mean level of that region;
+- fidelity: PSNR of each shared-statistics frame against the per-frame one
+  (stability must not be bought by washing the picture out).
+
+Usage: python benchmarks/video_flicker.py [--frames 48] [--size 320x240] [--fps-sizes 320x240,1280x720]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import av
+import numpy as np
+from PIL import Image
+
+import imgtrans
+
+ROOT = Path(__file__).resolve().parents[1]
+STEP = 8
+ZOOM = 1.01
+
+
+def write(path: Path, frames: list[np.ndarray], fps: int = 24) -> Path:
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=fps)
+    stream.height, stream.width = frames[0].shape[:2]
+    stream.pix_fmt, stream.options = "yuv444p", {"crf": "0"}
+    for i, pixels in enumerate(frames):
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def read(path: Path) -> list[np.ndarray]:
+    with av.open(str(path)) as container:
+        return [f.to_ndarray(format="rgb24") for f in container.decode(container.streams.video[0])]
+
+
+def photo(name: str, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(Image.open(ROOT / "examples" / name).convert("RGB").resize(size, Image.BICUBIC))
+
+
+def pan_clip(n: int, w: int, h: int, name: str = "astronaut.jpg") -> list[np.ndarray]:
+    scene = photo(name, (w + STEP * n, h))
+    return [scene[:, i * STEP : i * STEP + w] for i in range(n)]
+
+
+def zoom_clip(n: int, w: int, h: int) -> list[np.ndarray]:
+    big = Image.fromarray(photo("rocket.jpg", (w * 2, h * 2)))
+    frames = []
+    for i in range(n):
+        scale = ZOOM**i
+        cw, ch = w * 2 / scale, h * 2 / scale
+        box = (w - cw / 2, h - ch / 2, w + cw / 2, h + ch / 2)
+        frames.append(np.asarray(big.resize((w, h), Image.BICUBIC, box=box)))
+    return frames
+
+
+def ramp_and_cut_clip(n: int, w: int, h: int) -> list[np.ndarray]:
+    half = n // 2
+    first = pan_clip(half, w, h, "coffee.jpg")
+    ramp = [np.clip(f.astype(float) * (1.0 - 0.4 * i / half), 0, 255).astype(np.uint8) for i, f in enumerate(first)]
+    return ramp + pan_clip(n - half, w, h, "cat.jpg")
+
+
+def moved(frame: np.ndarray, kind: str) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Frame t moved by the clip's known motion, and the region valid in t+1."""
+    h, w = frame.shape[:2]
+    if kind == "zoom":
+        cw, ch = w / ZOOM, h / ZOOM
+        box = (w / 2 - cw / 2, h / 2 - ch / 2, w / 2 + cw / 2, h / 2 + ch / 2)
+        zoomed = [np.asarray(Image.fromarray(frame[:, :, c].astype(np.float32), "F").resize((w, h), Image.BICUBIC, box=box))
+                  for c in range(frame.shape[2])]
+        return np.stack(zoomed, axis=2), (slice(4, h - 4), slice(4, w - 4))
+    shifted = np.zeros_like(frame)
+    shifted[:, : w - STEP] = frame[:, STEP:]
+    return shifted, (slice(None), slice(0, w - STEP))
+
+
+def flicker(frames: list[np.ndarray], kind: str, skip: set[int] = frozenset()) -> dict:
+    warp, tone = [], []
+    for t in range(len(frames) - 1):
+        if t in skip:  # the cut itself is not motion
+            continue
+        previous, region = moved(frames[t].astype(float), kind)
+        current = frames[t + 1].astype(float)
+        warp.append(np.abs(current[region] - previous[region]).mean())
+        tone.append(abs(current[region].mean() - previous[region].mean()))
+    return {"warping_error": round(float(np.mean(warp)), 3), "tone_flicker": round(float(np.mean(tone)), 3)}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--frames", type=int, default=48)
+    parser.add_argument("--size", default="320x240")
+    parser.add_argument("--momentum", type=float, action="append")
+    parser.add_argument("--fps-sizes", default="320x240,1280x720")
+    parser.add_argument("--out", default="bench-out/video")
+    args = parser.parse_args()
+    w, h = map(int, args.size.split("x"))
+    momenta = args.momentum or [0.1, 0.3]
+    model = imgtrans.load("vintage", device="cpu")
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        folder = Path(folder)
+        clips = {"pan": pan_clip(args.frames, w, h), "zoom": zoom_clip(args.frames, w, h),
+                 "ramp+cut": ramp_and_cut_clip(args.frames, w, h)}
+        for name, frames in clips.items():
+            kind = "zoom" if name == "zoom" else "pan"
+            source = write(folder / f"{name}.mp4", frames)
+            decoded = read(source)
+            skip = {args.frames // 2 - 1} if name == "ramp+cut" else set()
+            row = {"clip": name, "input": flicker(decoded, kind, skip)}
+            per_frame = read_translation(model, source, folder / "per-frame.mp4", shared=False)
+            row["per-frame"] = flicker(per_frame, kind, skip)
+            for momentum in momenta:
+                result, shared = translate(model, source, folder / "shared.mp4", momentum)
+                figures = flicker(shared, kind, skip)
+                figures["psnr_vs_per_frame"] = round(float(np.mean([psnr(a, b) for a, b in zip(shared, per_frame)])), 2)
+                figures["cuts_detected"] = result.cuts
+                row[f"shared (momentum {momentum})"] = figures
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        speed = []
+        for size in filter(None, args.fps_sizes.split(",")):
+            sw, sh = map(int, size.split("x"))
+            source = write(folder / f"speed-{size}.mp4", pan_clip(12, sw, sh))
+            start = time.perf_counter()
+            result = model.translate_video(source, folder / f"speed-{size}-out.mp4", overwrite=True)
+            speed.append({"size": size, "frames": result.frames, "fps": round(result.frames / (time.perf_counter() - start), 3),
+                          "precision": model.precision})
+            print(json.dumps(speed[-1]), flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "video_flicker.json").write_text(json.dumps({"clips": rows, "speed": speed}, indent=1))
+
+
+def translate(model, source: Path, target: Path, momentum: float):
+    result = model.translate_video(source, target, crf=0, momentum=momentum, overwrite=True)
+    return result, read(target)
+
+
+def read_translation(model, source: Path, target: Path, *, shared: bool) -> list[np.ndarray]:
+    model.translate_video(source, target, crf=0, shared_stats=shared, overwrite=True)
+    return read(target)
+
+
+if __name__ == "__main__":
+    main()
