@@ -1,7 +1,8 @@
 """Translation throughput and cross-device consistency, measured in one run.
 
-For a model (default: the shipped `vintage`) and one real photo, times
-`Translator` at several batch sizes on each available device, and checks that
+For a model (default: the shipped `vintage`) and one real photo, times the
+library's model (`imgtrans.load`, fp32) at several batch sizes on each
+available device, and checks that
 (a) batched output equals one-by-one output on that device and (b) the GPU
 output matches the CPU output (PSNR of the 8-bit images).
 
@@ -12,7 +13,6 @@ Usage: python benchmarks/throughput.py [--model vintage] [--photo examples/astro
 from __future__ import annotations
 
 import argparse
-import copy
 import math
 import time
 from pathlib import Path
@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import imgtrans
 from imgtrans.imageio import decode
-from imgtrans.loading import load_generator
-from imgtrans.plugins import make_plugin_manager
-from imgtrans.registry import Registry
-from imgtrans.translate import InferenceOptions, Translator
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -46,9 +43,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
 
-    registry = Registry.from_plugin_manager(make_plugin_manager())
-    spec = registry.model(args.model)
-    loaded = load_generator(registry, registry.locate(spec).path)
     pixels = decode(Path(args.photo).read_bytes()).pixels
     print(f"model {args.model}, photo {args.photo} {pixels.shape[1]}x{pixels.shape[0]}, torch {torch.__version__}, "
           f"threads {torch.get_num_threads()}")
@@ -56,8 +50,7 @@ def main() -> None:
     rates = {}
     for device_name in args.devices.split(","):
         device = torch.device(device_name)
-        translator = Translator(copy.deepcopy(loaded.generator), device=device,
-                                pad_multiple=loaded.family.pad_multiple(loaded.config), options=InferenceOptions(seed=0))
+        translator = imgtrans.load(args.model, device=device_name, precision="fp32", seed=0, max_memory="16GB").translate_arrays
         single = translator([pixels])[0]  # also the warm-up
         if reference_output is None:
             reference_output = single

@@ -20,11 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+import imgtrans
 from imgtrans.imageio import decode
-from imgtrans.loading import load_generator
-from imgtrans.plugins import make_plugin_manager
-from imgtrans.registry import Registry
-from imgtrans.translate import InferenceOptions, Translator
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -49,11 +46,11 @@ def vintagify_reference(photo: np.ndarray):
 
 def main() -> None:
     fp32_path, fp16_path, *photos = sys.argv[1:]
-    registry = Registry.from_plugin_manager(make_plugin_manager())
     translators = {}
     for label, path in (("fp32", fp32_path), ("fp16", fp16_path)):
-        loaded = load_generator(registry, Path(path))
-        translators[label] = Translator(loaded.generator.float(), device=torch.device("cpu"), pad_multiple=4, options=InferenceOptions())
+        model = imgtrans.load(Path(path), device="cpu", precision="fp32")
+        model.generator.float()
+        translators[label] = model
     worst = math.inf
     for index, photo_path in enumerate(photos):
         pixels = decode(Path(photo_path).read_bytes()).pixels
@@ -61,9 +58,10 @@ def main() -> None:
             crop = pixels[:256, :256]  # a multiple of 4: no padding on either side
             theirs = vintagify_reference(crop)
             if theirs is not None:
-                ours = translators["fp32"].forward([crop])
+                x = torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
+                ours = translators["fp32"](x)[None] * 2 - 1
                 print(f"fidelity vs vintagify's own network ({photo_path}, 256x256 crop): max |diff| = {(ours - theirs).abs().max().item():.2e}")
-        a, b = translators["fp32"]([pixels])[0], translators["fp16"]([pixels])[0]
+        a, b = translators["fp32"](pixels), translators["fp16"](pixels)
         value = psnr(a, b)
         worst = min(worst, value)
         print(f"{photo_path}: {pixels.shape[1]}x{pixels.shape[0]}  PSNR fp16 vs fp32 = {value:.2f} dB  max |diff| = {np.abs(a.astype(int) - b.astype(int)).max()}")
