@@ -33,12 +33,12 @@ class ExportError(ImgtransError):
 
 
 class _Normalised(nn.Module):
-    def __init__(self, generator: nn.Module, mean: float, std: float):
+    def __init__(self, generator: nn.Module, preprocess):
         super().__init__()
-        self.generator, self.mean, self.std = generator, mean, std
+        self.generator, self.preprocess = generator, preprocess
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return (self.generator((image - self.mean) / self.std) * self.std + self.mean).clamp(0, 1)
+        return self.preprocess.denormalise(self.generator(self.preprocess.normalise(image))).clamp(0, 1)
 
 
 def _plain(module: nn.Module) -> None:
@@ -86,7 +86,7 @@ def export(model, path: Path, *, opset: int = DEFAULT_OPSET, overwrite: bool = F
         raise ExportError(f"{path}: exists (use --overwrite)")
     generator = copy.deepcopy(model.generator).cpu().float().eval()
     _plain(generator)
-    wrapped = _Normalised(generator, model.preprocess.mean, model.preprocess.std).eval()
+    wrapped = _Normalised(generator, model.preprocess).eval()
     side = max(model.pad_multiple, model.min_side, 64 // model.pad_multiple * model.pad_multiple)
     example = torch.rand(1, model.channels, side, side)
     multiple = model.pad_multiple

@@ -250,7 +250,7 @@ class Translator:
         h, w = pixels.shape[-2:]
         rows = torch.from_numpy(reflect_index(h, *padding_for(h, self.pad_multiple, self.min_side)))
         cols = torch.from_numpy(reflect_index(w, *padding_for(w, self.pad_multiple, self.min_side)))
-        return Input(pixels, rows, cols, self.preprocess.mean, self.preprocess.std, self.device)
+        return Input(pixels, rows, cols, self.preprocess, self.device)
 
     def should_stream(self, batch: torch.Tensor) -> bool:
         if self.options.stream is not None:
@@ -290,7 +290,7 @@ class Translator:
         for start in range(0, n, group):
             part = batch[start : start + group].to(self.device)
             x = part.float() / 255.0 if part.dtype == torch.uint8 else part.float()
-            x, (top, left) = pad_reflect((x - pre.mean) / pre.std, self.pad_multiple, self.min_side)
+            x, (top, left) = pad_reflect(pre.normalise(x), self.pad_multiple, self.min_side)
             self.seeds_now[:] = seeds[start : start + group]
             self.shared.cuts = cuts[start : start + group]
             with self.autocast():
@@ -299,7 +299,7 @@ class Translator:
         return torch.cat(outputs)
 
     def _finish(self, y: torch.Tensor, to_uint8: bool) -> torch.Tensor:
-        y = (y.float() * self.preprocess.std + self.preprocess.mean).clamp(0, 1)
+        y = self.preprocess.denormalise(y.float()).clamp(0, 1)
         return (y * 255.0).round().to(torch.uint8).cpu() if to_uint8 else y.cpu()
 
     def _run_streamed(self, pixels: torch.Tensor, seed: int, *, to_uint8: bool) -> torch.Tensor:

@@ -57,17 +57,17 @@ class Node:
 class Input(Node):
     """The padded picture, kept as uint8 (3 bytes a pixel) and normalised per strip."""
 
-    def __init__(self, pixels: torch.Tensor, row_index: torch.Tensor, col_index: torch.Tensor, mean: float, std: float,
+    def __init__(self, pixels: torch.Tensor, row_index: torch.Tensor, col_index: torch.Tensor, preprocess,
                  device: torch.device):
         self.pixels, self.row_index, self.col_index, self.device = pixels, row_index, col_index, device
-        self.mean, self.std = mean, std
+        self.preprocess = preprocess  # imgtrans.spec.Preprocess: the one owner of normalisation
         self.channels = pixels.shape[0]
         self.height, self.width = len(row_index), len(col_index)
 
     def compute(self, a, b):
         strip = self.pixels.index_select(1, self.row_index[a:b]).index_select(2, self.col_index).to(self.device)
         strip = strip.float() / 255.0 if strip.dtype == torch.uint8 else strip.float()
-        return ((strip - self.mean) / self.std)[None]
+        return self.preprocess.normalise(strip)[None]
 
 
 def _zero_rows(x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:

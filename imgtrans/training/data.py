@@ -24,6 +24,7 @@ from PIL import Image
 
 from imgtrans import imageio
 from imgtrans.inputs import IMAGE_EXTENSIONS
+from imgtrans.spec import Preprocess
 from imgtrans.training.config import ConfigError
 
 LAYOUTS = {
@@ -39,13 +40,15 @@ class DatasetError(ConfigError):
 
 @dataclass(frozen=True)
 class Transform:
-    """The reference's preprocessing: resize/crop/flip, then normalise to [-1, 1]."""
+    """The reference's preprocessing: resize/crop/flip, then normalise as the
+    exported model's `Preprocess` says (the same owner inference uses)."""
 
     mode: str
     load_size: int
     crop_size: int
     flip: bool
     channels: int
+    normalisation: Preprocess = Preprocess()
 
     def params(self, size: tuple[int, int], rng: np.random.Generator) -> dict:
         w, h = size
@@ -74,7 +77,7 @@ class Transform:
         array = np.asarray(image, dtype=np.float32)
         if array.ndim == 2:
             array = array[:, :, None]
-        return torch.from_numpy(array.transpose(2, 0, 1).copy()) / 127.5 - 1.0
+        return self.normalisation.normalise(torch.from_numpy(array.transpose(2, 0, 1).copy()) / 255.0)
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -254,7 +257,7 @@ class LabelledDataset:
             image = image.resize((self.size, self.size), Image.BICUBIC)
         array = np.asarray(image, dtype=np.float32)
         array = array[:, :, None] if array.ndim == 2 else array
-        return {"image": torch.from_numpy(array.transpose(2, 0, 1).copy()) / 127.5 - 1.0,
+        return {"image": Preprocess().normalise(torch.from_numpy(array.transpose(2, 0, 1).copy()) / 255.0),
                 "label": torch.tensor(int(self.labels[index]))}
 
 

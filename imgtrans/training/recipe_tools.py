@@ -57,7 +57,7 @@ def to_uint8(images: torch.Tensor) -> np.ndarray:
     images = images.detach().float().cpu()
     if images.shape[1] == 1:
         images = images.repeat(1, 3, 1, 1)
-    return ((images.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
+    return (Preprocess().denormalise(images.clamp(-1, 1)) * 255).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
 
 
 def grid(rows: list[list[torch.Tensor]], pad: int = 2) -> np.ndarray:
