@@ -14,7 +14,7 @@ from typing import Literal
 
 from imgtrans.names import inside
 
-OUTPUT_FORMATS = ("png", "jpg", "webp")
+OUTPUT_FORMATS = ("png", "jpg", "webp", "gif")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}  # a GIF is a video when animated
 VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm", "avi", "gif")

@@ -116,7 +116,9 @@ def test_usage_errors_exit_2(cli, tiny_cyclegan, tmp_path):
     random_image(tmp_path / "a.png", size=(12, 12))
     unknown = cli("run", "tinny", "a.png")
     assert unknown.exit_code == 2 and "unknown model 'tinny'" in unknown.stderr and "tiny" in unknown.stderr
-    assert cli("run", tiny_cyclegan, "a.png", "--ext", "gif").exit_code == 2
+    assert cli("run", tiny_cyclegan, "a.png", "--ext", "tga").exit_code == 2
+    assert cli("run", tiny_cyclegan, "a.png", "--ext", "gif", "-o", "g").exit_code == 0  # a still GIF
+    assert Image.open(tmp_path / "g" / "a.gif").format == "GIF"
     assert cli("run", tiny_cyclegan, "a.png", "--device", "tpu").exit_code == 2
     assert cli("run", tiny_cyclegan, "-", "a.png").exit_code == 2
 

@@ -30,7 +30,7 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int, typer.Option(min=1, help="Images of equal size translated together.")] = 1,
         seed: Annotated[Optional[int], typer.Option(help="Make dropout noise reproducible (per image).")] = None,
         suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
-        ext: Annotated[Optional[str], typer.Option(help="Output format: png, jpg or webp for images [default: png]; mp4, mov, mkv, webm, avi or gif for videos [default: the input's].")] = None,
+        ext: Annotated[Optional[str], typer.Option(help="Output format: png, jpg, webp or gif for images [default: png]; mp4, mov, mkv, webm, avi or gif for videos [default: the input's].")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace existing outputs instead of skipping them.")] = False,
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
         load_size: Annotated[Optional[int], typer.Option(min=1, help="Resize the shorter side to N first (default: full resolution).")] = None,
@@ -53,8 +53,8 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         requested = (ext or "").lower().lstrip(".")
         if requested and requested not in OUTPUT_FORMATS + VIDEO_FORMATS:
-            app_state.fail(f"unknown --ext {requested!r} (png, jpg or webp for images; mp4, mov, mkv, webm, avi or gif for videos)")
-        ext = requested if requested in OUTPUT_FORMATS else "png"
+            app_state.fail(f"unknown --ext {requested!r} (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)")
+        ext = requested if requested in OUTPUT_FORMATS else "png"  # gif: a still GIF for images, animated for videos
         video_ext = requested if requested in VIDEO_FORMATS else None
         validate(device)
         check_seed(seed)
