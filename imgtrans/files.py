@@ -3,9 +3,11 @@ clobbered by accident: a temporary file beside the target, then a rename."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 
 def set_default_mode(path: str | Path) -> None:
@@ -16,18 +18,21 @@ def set_default_mode(path: str | Path) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
-    """Write to a temporary file beside `path`, then move it into place.
+@contextlib.contextmanager
+def atomic_target(path: Path, *, overwrite: bool) -> Iterator[Path]:
+    """A temporary file beside `path` to write (by any writer: bytes, an ONNX
+    exporter, a video muxer); moved into place only if the block succeeds.
 
-    Without `overwrite` the final step is a hard link, which fails if `path`
-    appeared meanwhile: an existing file is never clobbered.
+    Without `overwrite` the final step is a hard link, which fails with
+    FileExistsError if `path` appeared meanwhile: an existing file is never
+    clobbered. The temporary file is removed in every case.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     # A short temporary name: the final name may be near the file-system limit.
     fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
+        yield Path(tmp)
         set_default_mode(tmp)
         if overwrite:
             os.replace(tmp, path)
@@ -35,3 +40,9 @@ def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
             os.link(tmp, path)
     finally:
         Path(tmp).unlink(missing_ok=True)
+
+
+def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
+    """Write `data` to `path` through `atomic_target`."""
+    with atomic_target(path, overwrite=overwrite) as tmp:
+        tmp.write_bytes(data)

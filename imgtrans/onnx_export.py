@@ -13,8 +13,6 @@ import contextlib
 import copy
 import io
 import logging
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -22,7 +20,7 @@ import torch
 from torch import nn
 
 from imgtrans.errors import ImgtransError, OptionError
-from imgtrans.files import set_default_mode
+from imgtrans.files import atomic_target
 from imgtrans.translate import Float32InstanceNorm, PerImageBatchNorm, PerImageDropout
 
 DEFAULT_OPSET = 18
@@ -92,26 +90,16 @@ def export(model, path: Path, *, opset: int = DEFAULT_OPSET, overwrite: bool = F
     multiple = model.pad_multiple
     smallest = max(1, -(-model.min_side // multiple))  # in units of the multiple
     n, h, w = torch.export.Dim("n", min=1), torch.export.Dim("h", min=smallest), torch.export.Dim("w", min=smallest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".onnx-", suffix=".part", dir=path.parent)
-    os.close(fd)
     try:
-        with _quiet():
+        with atomic_target(path, overwrite=overwrite) as tmp, _quiet():
             program = torch.onnx.export(wrapped, (example,), input_names=["image"], output_names=["translated"],
                                         dynamic_shapes=({0: n, 2: multiple * h, 3: multiple * w},),
                                         opset_version=opset, dynamo=True, external_data=False, verbose=False)
-        program.save(tmp)
-        set_default_mode(tmp)
-        if overwrite:
-            os.replace(tmp, path)
-        else:
-            os.link(tmp, path)
+            program.save(str(tmp))
     except FileExistsError:
         raise ExportError(f"{path}: exists (use --overwrite)") from None
     except ImgtransError:
         raise
     except Exception as exc:  # the exporter raises many types
         raise ExportError(f"ONNX export of {model.name!r} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return path

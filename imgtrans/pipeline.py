@@ -123,6 +123,27 @@ class TranslationModel(_Model):
 
         return export(self, path, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
 
+    def translate_frames(self, frames: list[np.ndarray], *, clip: dict | None, cuts: list[bool] | None = None,
+                         momentum: float = 0.1) -> list[np.ndarray]:
+        """Consecutive video frames (HxWx3 uint8, one size) -> translated HxWx3 frames.
+
+        `clip` is a dict the caller keeps for one clip: it carries each layer's
+        statistics from batch to batch (None: every frame normalised on its own);
+        `cuts` flags frames that start a new shot. The whole clip uses one dropout
+        seed (the model's, else 0), so pix2pix's noise stays put.
+        """
+        pixels = [_split_array(frame, self.channels)[0] for frame in frames]
+        x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
+        seed = self._translator.options.seed or 0
+        with self._lock:  # the clip's statistics are engaged only for this call
+            if clip is not None:
+                self._translator.shared.engage(clip, momentum, list(cuts or []))
+            try:
+                out = self._translator.run(x, [seed] * len(frames), to_uint8=True)
+            finally:
+                self._translator.shared.release()
+        return [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in out.permute(0, 2, 3, 1).numpy()]
+
     def translate_video(self, source, destination, *, ext: str | None = None, crf: int = 18, shared_stats: bool = True,
                         momentum: float = 0.1, batch_size: int = 4, overwrite: bool = False):
         """Translate a video file (mp4, mov, mkv, webm, avi, animated gif) into

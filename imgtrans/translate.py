@@ -52,8 +52,12 @@ class SharedStatistics:
         self.cuts: list[bool] = []  # per image of the current batch: starts a new shot
         self._state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def reset(self) -> None:
-        self._state.clear()
+    def engage(self, state: dict, momentum: float, cuts: list[bool]) -> None:
+        """Use one clip's statistics (`state`, kept by the caller between batches)."""
+        self._state, self.momentum, self.cuts, self.active = state, momentum, cuts, True
+
+    def release(self) -> None:
+        self._state, self.cuts, self.active = {}, [], False
 
     def blend(self, layer: nn.Module, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-image [N, C] mean and variance -> the smoothed ones, in order."""

@@ -11,9 +11,7 @@ file and renamed: nothing half-written is ever left under the final name.
 
 from __future__ import annotations
 
-import os
 import queue
-import tempfile
 import threading
 import time
 from dataclasses import dataclass
@@ -24,7 +22,7 @@ from typing import Callable
 import numpy as np
 
 from imgtrans.errors import INPUT_ERROR, ImgtransError
-from imgtrans.files import set_default_mode
+from imgtrans.files import atomic_target
 from imgtrans.inputs import VIDEO_EXTENSIONS
 
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
@@ -97,23 +95,14 @@ def translate_video(model, source: Path, destination: Path, *, ext: str | None =
     av = _av()
     start = time.perf_counter()
     fmt = CONTAINERS[output_extension(source, ext)]
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=destination.parent)
-    os.close(fd)
     try:
-        result = _translate(av, model, source, Path(tmp), fmt, crf=crf, shared_stats=shared_stats, momentum=momentum,
-                            batch_size=batch_size, on_start=on_start, on_frames=on_frames)
-        set_default_mode(tmp)
-        if overwrite:
-            os.replace(tmp, destination)
-        else:
-            os.link(tmp, destination)
+        with atomic_target(destination, overwrite=overwrite) as tmp:
+            result = _translate(av, model, source, tmp, fmt, crf=crf, shared_stats=shared_stats, momentum=momentum,
+                                batch_size=batch_size, on_start=on_start, on_frames=on_frames)
     except FileExistsError:
         raise VideoError(f"{destination}: exists (use --overwrite)") from None
     except OSError as exc:
         raise VideoError(f"cannot write {destination} ({exc.strerror or exc})") from None
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     result.seconds = time.perf_counter() - start
     return result
 
@@ -156,11 +145,7 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
             if not (width and height):
                 raise VideoError("the video stream has no frame size")
             state.open(height, width)  # every stream must exist before the first packet is written
-            translator = model._translator
-            translator.shared.active = shared_stats
-            translator.shared.momentum = momentum
-            translator.shared.reset()
-            clip_seed = model._translator.options.seed if model._translator.options.seed is not None else 0
+            clip = {} if shared_stats else None  # each layer's statistics, carried from batch to batch
             frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
             errors: list[BaseException] = []
             stop = threading.Event()
@@ -205,15 +190,13 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
                         previous = histogram
                         cuts += cut
                         if batch and (batch[0][0].shape != frame.shape or len(batch) >= batch_size):
-                            count += _flush(model, batch, state, clip_seed, on_frames)
+                            count += _flush(model, batch, state, clip, momentum, on_frames)
                         batch.append((frame, cut))
                     else:
-                        count += _flush(model, batch, state, clip_seed, on_frames)
+                        count += _flush(model, batch, state, clip, momentum, on_frames)
                         break
             finally:
                 stop.set()
-                translator.shared.active = False
-                translator.shared.reset()
                 while reader.is_alive():  # let the decoder finish (it may wait on a full queue)
                     try:
                         frames.get(timeout=0.1)
@@ -233,31 +216,16 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
     return VideoResult(count, float(rate), (state.width, state.height), len(audio), cuts, 0.0)
 
 
-def _flush(model, batch: list, state: "_Encoder", seed: int, on_frames) -> int:
+def _flush(model, batch: list, state: "_Encoder", clip: dict | None, momentum: float, on_frames) -> int:
     if not batch:
         return 0
-    import torch
-
-    translator = model._translator
-    pixels = [np.ascontiguousarray(f) for f, _ in batch]
-    if model.channels == 1:
-        pixels = [np.asarray(_gray(p))[:, :, None] for p in pixels]
-    x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
-    translator.shared.cuts = [cut for _, cut in batch]
-    with model._lock:
-        out = translator.run(x, [seed] * len(batch), to_uint8=True)  # one dropout seed for the clip
-    for frame in out.permute(0, 2, 3, 1).numpy():
-        state.encode(np.repeat(frame, 3, axis=2) if frame.shape[2] == 1 else frame)
+    frames = model.translate_frames([f for f, _ in batch], clip=clip, cuts=[cut for _, cut in batch], momentum=momentum)
+    for frame in frames:
+        state.encode(frame)
     on_frames(len(batch))
     n = len(batch)
     batch.clear()
     return n
-
-
-def _gray(rgb: np.ndarray):
-    from PIL import Image
-
-    return Image.fromarray(rgb).convert("L")
 
 
 class _Encoder:

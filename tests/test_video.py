@@ -140,3 +140,15 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
         assert not (tmp_path / "out" / name).exists()
     assert "no video stream" in rows["soundonly.mp4"]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mp4"]  # no temporary files left
+
+
+def test_a_clip_does_not_leak_into_other_calls():
+    """Shared statistics are engaged only inside one locked call: a picture
+    translated between two batches of a clip gets its own statistics."""
+    model = imgtrans.load("vintage", device="cpu", precision="fp32")
+    picture = pan(1, seed=5)[0]
+    alone = model(picture)
+    clip: dict = {}
+    model.translate_frames(pan(3), clip=clip)
+    assert clip  # the clip's statistics were kept for its next batch
+    assert np.array_equal(model(picture), alone)
