@@ -123,7 +123,7 @@ def weights_file(registry: Registry, spec: ModelSpec, *, mirror: str | None = No
     )
 
 
-def resolve(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec | None, Path | None]:
+def find_model(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec | None, Path | None]:
     """A catalogue/cache name, or the path of an imgtrans .safetensors file."""
     if isinstance(name_or_path, Path) or (str(name_or_path).endswith(store.SUFFIX) and Path(name_or_path).is_file()):
         path = Path(name_or_path)
@@ -166,7 +166,7 @@ def load(
         raise OptionError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
     budget = parse_size(max_memory) if max_memory is not None else None
     registry = registry or default_registry()
-    spec, path = resolve(registry, name_or_path)
+    spec, path = find_model(registry, name_or_path)
     if path is None:
         path = weights_file(registry, spec, mirror=mirror, progress=progress)
 

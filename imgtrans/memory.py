@@ -1,4 +1,5 @@
-"""Memory sizes: parsing `--max-memory 300MB` and reading the free RAM (torch-free)."""
+"""Memory sizes: parsing `--max-memory 300MB`, reading the free memory, and
+the default budget (torch only for a CUDA device's free memory)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ def available_ram() -> int:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 4 << 30
+
+
+def available_memory(device_type: str = "cpu", index: int | None = None) -> int:
+    """Free memory of the device in bytes: free GPU memory on CUDA, else available RAM."""
+    if device_type == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(index if index is not None else torch.cuda.current_device())[0])
+    return available_ram()
+
+
+def default_budget(device_type: str = "cpu", index: int | None = None) -> int:
+    """A quarter of the free memory, between 256 MB and 1 GB: whole-image
+    inference up to about 0.7 MP (ResNet-9), streamed beyond (as fast, see
+    docs/benchmarks.md), so a user who passes nothing never runs out of memory."""
+    return int(min(max(available_memory(device_type, index) // 4, 256 << 20), 1 << 30))

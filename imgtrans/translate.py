@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from imgtrans.memory import default_budget
 from imgtrans.padding import padded_size, padding_for, reflect_index
 from imgtrans.spec import Preprocess
 
@@ -178,22 +179,6 @@ def image_seed(pixels: np.ndarray, seed: int) -> int:
     return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
-def available_memory(device: torch.device) -> int:
-    """Free memory on `device` in bytes (free GPU memory on CUDA, else available RAM)."""
-    if device.type == "cuda":
-        return int(torch.cuda.mem_get_info(device)[0])
-    from imgtrans.memory import available_ram
-
-    return available_ram()
-
-
-def default_budget(device: torch.device) -> int:
-    """A quarter of the free memory, between 256 MB and 1 GB: whole-image
-    inference up to about 0.7 MP (ResNet-9), streamed beyond (as fast, see
-    docs/benchmarks.md), so a user who passes nothing never runs out of memory."""
-    return int(min(max(available_memory(device) // 4, 256 << 20), 1 << 30))
-
-
 class Translator:
     """A loaded generator ready to translate batches of same-sized pictures.
 
@@ -213,7 +198,7 @@ class Translator:
             _swap_modules(generator, options, self.seeds_now, [0], self.shared)
         self.generator = generator.to(device).eval()
         self._rng = np.random.default_rng(options.seed)
-        self.budget = options.max_memory if options.max_memory is not None else default_budget(device)
+        self.budget = options.max_memory if options.max_memory is not None else default_budget(device.type, device.index)
         self._bytes_per_pixel: float | None = None
         self.last_streamed = False
         self.last_plan = None  # the streamed plan of the last picture, for inspection

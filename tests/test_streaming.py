@@ -185,3 +185,33 @@ def test_precision_is_refused_with_the_reason(cli, tmp_path, tiny_cyclegan):
     random_image(tmp_path / "in.png")
     refused = cli("run", tiny_cyclegan, "in.png", "--precision", "fp16")
     assert refused.exit_code == 2 and "fp16 needs a CUDA or MPS device" in refused.stderr
+
+
+class PluginBlock(torch.nn.Module):
+    """A third-party-style module: its own class, a residual sum and a channel concatenation."""
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.body = torch.nn.Sequential(torch.nn.ReflectionPad2d(1), torch.nn.Conv2d(channels, channels, 3),
+                                        torch.nn.InstanceNorm2d(channels, affine=True), torch.nn.LeakyReLU(0.2))
+
+    def forward(self, x):
+        return torch.cat([x + self.body(x), x], 1)
+
+
+def test_a_plugins_own_network_streams_exactly():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.InstanceNorm2d(6), PluginBlock(6),
+                              torch.nn.Conv2d(12, 12, 4, stride=2, padding=1), torch.nn.BatchNorm2d(12),
+                              torch.nn.ConvTranspose2d(12, 3, 4, stride=2, padding=1), torch.nn.Sigmoid())
+    picture = np.random.default_rng(3).integers(0, 256, (45, 38, 3), dtype=np.uint8)
+
+    def run(stream):
+        translator = Translator(copy.deepcopy(net), device=torch.device("cpu"), pad_multiple=2,
+                                options=InferenceOptions(stream=stream, max_memory=1 << 13))
+        return translator([picture])[0].astype(int), translator
+
+    whole, _ = run(False)
+    streamed, translator = run(True)
+    assert translator.last_streamed and translator.last_plan.spilled_bytes > 0
+    assert np.abs(whole - streamed).max() <= 1
