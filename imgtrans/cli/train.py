@@ -53,7 +53,10 @@ def register(app: typer.Typer) -> None:
         sample_every: Annotated[Optional[int], typer.Option(help="Steps between sample grids.")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
         device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
-        amp: Annotated[bool, typer.Option(help="Mixed precision (CUDA only).")] = False,
+        precision: Annotated[Optional[str], typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
+        workers: Annotated[Optional[int], typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process) [default: 1 on the CPU, up to 8 on a GPU].")] = None,
+        compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: minutes of compiling first, for long runs (see docs/training.md).")] = False,
+        amp: Annotated[bool, typer.Option(hidden=True, help="Old spelling of --precision fp16.")] = False,
         resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,
         out: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
         force: Annotated[bool, typer.Option(help="Replace an existing imported or downloaded model of the same name when publishing.")] = False,
@@ -64,7 +67,10 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         flags = {k: v for k, v in {"epochs": epochs, "epochs_decay": epochs_decay, "batch_size": batch_size, "lr": lr,
                                    "max_steps": max_steps, "save_every": save_every, "sample_every": sample_every,
-                                   "seed": seed}.items() if v is not None}
+                                   "seed": seed, "precision": precision}.items() if v is not None}
+        if amp:
+            app_state.warn("--amp is now --precision fp16")
+            flags.setdefault("precision", "fp16")
         try:
             flags.update(parse_flags(list(ctx.args)))
             validate(device)
@@ -128,7 +134,7 @@ def register(app: typer.Typer) -> None:
                 app_state.fail(f"a model named {name!r} exists ({app_state.registry.locate(existing).status}); "
                                f"training would replace it: choose another --name, or pass --force")
         raise typer.Exit(run_training(app_state, family, config, data=data, name=name, run_path=run_path,
-                                      device=device, amp=amp, resume=resume is not None))
+                                      device=device, workers=workers, compile=compile, resume=resume is not None))
 
     def publish_command(
         ctx: typer.Context,
@@ -163,17 +169,19 @@ def register(app: typer.Typer) -> None:
     app.command("export", hidden=True)(export_command)
 
 
-def run_training(app_state: AppState, family, config, *, data: Path, name: str, run_path: Path, device, amp: bool,
-                 resume: bool) -> int:
+def run_training(app_state: AppState, family, config, *, data: Path, name: str, run_path: Path, device,
+                 workers: int | None, compile: bool, resume: bool) -> int:
     import torch
 
     from imgtrans.device import resolve
     from imgtrans.training.contract import check_recipe
     from imgtrans.training.engine import Distributed, Trainer, seed_everything
     from imgtrans.training.export import describe_exports, export_run
+    from imgtrans.training.mixed import MixedPrecision
     from imgtrans.training.runs import RunDir
 
     chosen = resolve(device, warn=None if os.environ.get("RANK", "0") != "0" else app_state.note)
+    MixedPrecision(config.precision, chosen)  # refused here, before any data is read
     distributed = Distributed.from_environment(chosen.type)
     if chosen.type == "cuda" and distributed.enabled:
         chosen = torch.device("cuda", distributed.local_rank)
@@ -192,7 +200,8 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
                 "exports": describe_exports(recipe)}
         (run_path / "run.json").write_text(json.dumps(info, indent=2))
     reporter = Reporter(app_state, quiet=not distributed.is_main)
-    trainer = Trainer(recipe, config, run, device=chosen, distributed=distributed, amp=amp, on_event=reporter)
+    trainer = Trainer(recipe, config, run, device=chosen, distributed=distributed, workers=workers, compile=compile,
+                      on_event=reporter)
     try:
         summary = trainer.fit(dataset, resume=resume)
     except (FileNotFoundError, ConfigError) as exc:  # no checkpoint; an image that fails to decode
@@ -225,7 +234,8 @@ class Reporter:
             return
         if kind == "start":
             self.app_state.note(f"training on {data['examples']} examples, {data['steps_per_epoch']} steps per epoch, "
-                                f"{data['total_steps']} steps in all" + (f", {data['world']} processes" if data["world"] > 1 else ""))
+                                f"{data['total_steps']} steps in all" + (f", {data['world']} processes" if data["world"] > 1 else "")
+                                + f"; {data['precision']}, {data['workers']} data worker{'s' if data['workers'] != 1 else ''}")
             self.every = max(1, data["total_steps"] // 20)
             if self.app_state.stderr.is_terminal:
                 from rich.progress import (

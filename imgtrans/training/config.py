@@ -24,6 +24,7 @@ else:  # pragma: no cover
 
 PREPROCESS_MODES = ("resize_and_crop", "crop", "scale_width", "none")
 GAN_MODES = ("lsgan", "vanilla")
+TRAINING_PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class ConfigError(ImgtransError, ValueError):
@@ -47,8 +48,11 @@ class TrainConfig:
     save_every: int = 1000  # steps between checkpoints
     sample_every: int = 500  # steps between sample grids
     seed: int = 0
+    precision: str = "fp32"  # fp32, bf16 (CPU with native bf16, CUDA) or fp16 (CUDA)
 
     def validate(self) -> None:
+        if self.precision not in TRAINING_PRECISIONS:
+            raise ConfigError(f"precision must be one of {', '.join(TRAINING_PRECISIONS)}, not {self.precision!r}")
         if self.preprocess not in PREPROCESS_MODES:
             raise ConfigError(f"preprocess must be one of {', '.join(PREPROCESS_MODES)}, not {self.preprocess!r}")
         if self.preprocess == "resize_and_crop" and self.crop_size > self.load_size:

@@ -22,6 +22,8 @@ import torch
 import torch.distributed as dist
 
 from imgtrans.training.data import collate, epoch_batches
+from imgtrans.training.loader import Position, RunBatches, batches, default_workers
+from imgtrans.training.mixed import MixedPrecision
 from imgtrans.training.runs import RunDir, RunError, first_line
 
 Event = Callable[..., None]
@@ -53,17 +55,21 @@ class Distributed:
             dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
         return cls(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
 
-    def average_gradients(self, parameters) -> None:
-        grads = [p.grad for p in parameters if p.grad is not None]
-        if not self.enabled or not grads:
-            return
-        flat = torch.cat([g.reshape(-1) for g in grads])
-        dist.all_reduce(flat)
-        flat /= self.world
-        offset = 0
-        for g in grads:
-            g.copy_(flat[offset : offset + g.numel()].view_as(g))
-            offset += g.numel()
+    def wrap(self, networks: dict[str, torch.nn.Module], device: torch.device) -> dict[str, torch.nn.Module]:
+        """Each trainable network in DistributedDataParallel: gradients are
+        averaged in buckets while the backward pass is still running.
+
+        Buffers (batch-norm statistics) are not broadcast at each forward:
+        the engine aligns them after each step, so that a forward on one rank
+        alone (sampling) never waits for the others.
+        """
+        if not self.enabled:
+            return networks
+        from torch.nn.parallel import DistributedDataParallel
+
+        ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
+        return {name: DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+                if any(p.requires_grad for p in net.parameters()) else net for name, net in networks.items()}
 
     def broadcast(self, networks) -> None:
         """Rank 0's parameters and buffers (batch-norm statistics) to all ranks."""
@@ -81,24 +87,20 @@ def linear_decay(epochs: int, epochs_decay: int) -> Callable[[int], float]:
 
 @dataclass
 class Updater:
-    """`update(name, loss)`: zero grads, backward, average across ranks, step."""
+    """`update(name, loss)`: zero grads, backward (averaged across ranks by
+    DistributedDataParallel), step (through the fp16 gradient scaler)."""
 
     optimizers: dict[str, torch.optim.Optimizer]
-    distributed: Distributed
     scaler: Any = None
 
     def __call__(self, name: str, loss: torch.Tensor) -> None:
         optimizer = self.optimizers[name]
         optimizer.zero_grad(set_to_none=True)
-        params = [p for group in optimizer.param_groups for p in group["params"]]
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
-            self.scaler.unscale_(optimizer)
-            self.distributed.average_gradients(params)
             self.scaler.step(optimizer)
         else:
             loss.backward()
-            self.distributed.average_gradients(params)
             optimizer.step()
 
 
@@ -122,14 +124,17 @@ def weights_digest(networks: dict[str, torch.nn.Module]) -> str:
 
 class Trainer:
     def __init__(self, recipe, config, run_dir: RunDir, *, device: torch.device, distributed: Distributed,
-                 amp: bool = False, on_event: Event = lambda kind, **data: None):
+                 workers: int | None = None, compile: bool = False, on_event: Event = lambda kind, **data: None):
         self.recipe, self.config, self.run_dir = recipe, config, run_dir
         self.device, self.distributed, self.on_event = device, distributed, on_event
+        self.workers = default_workers(device) if workers is None else workers
+        self.compile = compile
+        self.mixed = MixedPrecision(config.precision, device)
         self.optimizers = recipe.optimizers
         rule = linear_decay(config.epochs, config.epochs_decay)
         self.schedulers = {name: torch.optim.lr_scheduler.LambdaLR(opt, rule) for name, opt in self.optimizers.items()}
-        self.scaler = torch.amp.GradScaler("cuda") if amp and device.type == "cuda" else None
-        self.update = Updater(self.optimizers, distributed, self.scaler)
+        self.scaler = self.mixed.scaler
+        self.update = Updater(self.optimizers, self.scaler)
         self.progress = Progress()
 
     # -- checkpoints -------------------------------------------------------
@@ -222,52 +227,72 @@ class Trainer:
         if config.max_steps:
             total_steps = min(total_steps, config.max_steps)
         self.on_event("start", total_steps=total_steps, step=p.step, steps_per_epoch=steps_per_epoch,
-                      examples=len(dataset), world=self.distributed.world)
+                      examples=len(dataset), world=self.distributed.world, workers=self.workers,
+                      precision=config.precision)
         sample_batch = collate([dataset[i] for i in range(min(len(dataset), 4))])
         sample_batch = {k: v.to(self.device) for k, v in sample_batch.items()}
+        plain = self.recipe.networks
+        self.mixed.prepare(plain.values())
+        training = self.distributed.wrap(plain, self.device)
+        if self.compile:
+            training = {name: torch.compile(net) for name, net in training.items()}
+        sampler = RunBatches(len(dataset), config.batch_size, seed=config.seed, rank=self.distributed.rank,
+                             world=self.distributed.world, start=Position(p.epoch, p.batch_index), epochs=total_epochs)
+        stream = batches(dataset, sampler, workers=self.workers, device=self.device, seed=config.seed)
         start = time.perf_counter()
+        waited = 0.0
         last_saved = p.step
-        with self._catch_interrupt():
-            while p.epoch < total_epochs and p.step < total_steps and not p.interrupted:
-                dataset.epoch = p.epoch
-                batches = epoch_batches(len(dataset), config.batch_size, seed=config.seed, epoch=p.epoch,
-                                        rank=self.distributed.rank, world=self.distributed.world)
-                while p.batch_index < len(batches) and p.step < total_steps and not p.interrupted:
-                    batch = collate([dataset[i] for i in batches[p.batch_index]])
-                    batch = {k: v.to(self.device) for k, v in batch.items()}
-                    autocast = torch.autocast("cuda", dtype=torch.float16) if self.scaler else contextlib.nullcontext()
-                    with autocast:
+        with self._catch_interrupt(), contextlib.closing(stream):
+            while p.step < total_steps and not p.interrupted:
+                if p.batch_index >= steps_per_epoch:  # resumed from a checkpoint at an epoch's end
+                    self._next_epoch()
+                before = time.perf_counter()
+                batch = next(stream, None)
+                waited += time.perf_counter() - before
+                if batch is None:
+                    break
+                self.recipe.networks = training  # the recipe calls its networks through DDP / compiled
+                try:
+                    with self.mixed.autocast():
                         p.losses = self.recipe.train_step(batch, self.update)
-                    if self.scaler is not None:
-                        self.scaler.update()
-                    self._sync_buffers()
-                    p.step += 1
-                    p.batch_index += 1
-                    if self.distributed.is_main:
-                        self.run_dir.log_losses({"step": p.step, "epoch": p.epoch + 1, "time": round(time.perf_counter() - start, 3),
-                                                 "lr": self._lr(), **p.losses})
-                    self.on_event("step", step=p.step, epoch=p.epoch + 1, losses=p.losses)
-                    if p.step % config.sample_every == 0:
-                        self.sample(sample_batch)
-                    if p.step % config.save_every == 0:
-                        self.save_checkpoint()
-                        last_saved = p.step
-                if p.batch_index >= len(batches):
-                    for scheduler in self.schedulers.values():
-                        scheduler.step()
-                    p.epoch += 1
-                    p.batch_index = 0
-                    self.on_event("epoch", epoch=p.epoch, lr=self._lr())
+                finally:
+                    self.recipe.networks = plain
+                if self.scaler is not None:
+                    self.scaler.update()
+                self._sync_buffers()
+                p.step += 1
+                p.batch_index += 1
+                if self.distributed.is_main:
+                    self.run_dir.log_losses({"step": p.step, "epoch": p.epoch + 1, "time": round(time.perf_counter() - start, 3),
+                                             "lr": self._lr(), **p.losses})
+                self.on_event("step", step=p.step, epoch=p.epoch + 1, losses=p.losses)
+                if p.step % config.sample_every == 0:
+                    self.sample(sample_batch)
+                if p.step % config.save_every == 0:
+                    self.save_checkpoint()
+                    last_saved = p.step
+                if p.batch_index >= steps_per_epoch:
+                    self._next_epoch()
+        seconds = time.perf_counter() - start
         if p.step != last_saved or p.interrupted or not self.run_dir.has_checkpoint():
             self.save_checkpoint()
         summary = {"step": p.step, "epoch": p.epoch, "interrupted": p.interrupted, "losses": p.losses,
-                   "seconds": round(time.perf_counter() - start, 2), "world_size": self.distributed.world}
+                   "seconds": round(seconds, 2), "world_size": self.distributed.world,
+                   "precision": config.precision, "workers": self.workers, "compile": self.compile,
+                   "data_wait_fraction": round(waited / seconds, 4) if seconds > 0 else 0.0}
         if self.distributed.enabled:
             summary["ranks_identical"] = self._ranks_identical()
         if self.distributed.is_main:
             self.sample(sample_batch)
             self.run_dir.write_summary(summary)
         return summary
+
+    def _next_epoch(self) -> None:
+        for scheduler in self.schedulers.values():
+            scheduler.step()
+        self.progress.epoch += 1
+        self.progress.batch_index = 0
+        self.on_event("epoch", epoch=self.progress.epoch, lr=self._lr())
 
     def _sync_buffers(self) -> None:
         """Batch-norm statistics follow rank 0 (as DDP's broadcast_buffers does)."""

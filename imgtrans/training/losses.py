@@ -19,8 +19,16 @@ class GANLoss(nn.Module):
         self.loss = nn.MSELoss() if mode == "lsgan" else nn.BCEWithLogitsLoss()
 
     def forward(self, prediction: torch.Tensor, target_is_real: bool) -> torch.Tensor:
+        prediction = prediction.float()  # losses in float32 under mixed precision
         target = torch.ones_like(prediction) if target_is_real else torch.zeros_like(prediction)
         return self.loss(prediction, target)
+
+
+class L1Loss(nn.L1Loss):
+    """Mean absolute error in float32 (a bf16 output against a float32 target)."""
+
+    def forward(self, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        return super().forward(output.float(), target.float())
 
 
 class ImagePool:

@@ -7,12 +7,10 @@ import dataclasses
 import itertools
 from pathlib import Path
 
-from torch import nn
-
 from imgtrans.spec import Preprocess
 from imgtrans.training import recipe_tools as tools
 from imgtrans.training.data import UnalignedDataset
-from imgtrans.training.losses import GANLoss, ImagePool, set_requires_grad
+from imgtrans.training.losses import GANLoss, ImagePool, L1Loss, set_requires_grad
 
 
 class CycleGANRecipe(tools.Recipe):
@@ -28,7 +26,7 @@ class CycleGANRecipe(tools.Recipe):
             "D": tools.adam(itertools.chain(d_a.parameters(), d_b.parameters()), config),
         }
         self.gan = GANLoss(config.gan_mode).to(device)
-        self.l1 = nn.L1Loss()
+        self.l1 = L1Loss()
         self.pool_a, self.pool_b = ImagePool(config.pool_size), ImagePool(config.pool_size)
 
     def dataset(self, root: Path):

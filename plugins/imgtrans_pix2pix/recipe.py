@@ -6,12 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from torch import nn
 
 from imgtrans.spec import Preprocess
 from imgtrans.training import recipe_tools as tools
 from imgtrans.training.data import AlignedDataset
-from imgtrans.training.losses import GANLoss, set_requires_grad
+from imgtrans.training.losses import GANLoss, L1Loss, set_requires_grad
 
 
 class Pix2PixRecipe(tools.Recipe):
@@ -22,7 +21,7 @@ class Pix2PixRecipe(tools.Recipe):
         self.networks = {"G": g, "D": d}
         self.optimizers = {"D": tools.adam(d.parameters(), config), "G": tools.adam(g.parameters(), config)}
         self.gan = GANLoss(config.gan_mode).to(device)
-        self.l1 = nn.L1Loss()
+        self.l1 = L1Loss()
 
     def dataset(self, root: Path):
         c = self.config
