@@ -56,6 +56,11 @@ def median_step(times: list[float], warmup: int) -> float:
     return statistics.median(steps[warmup:])
 
 
+def network_flags(family: str, size: int) -> dict[str, str]:
+    """pix2pix's U-Net-256 needs 256x256 (its 1x1 bottleneck has batch norm); the reference uses unet_128 at 128."""
+    return {"netG": "unet_128"} if family == "pix2pix" and size == 128 else {}
+
+
 def reference_style(family_name: str, data: Path, size: int, load: int, steps: int, warmup: int, device: str) -> dict:
     """The reference's loop: data decoded and transformed in the loop, fp32."""
     import torch
@@ -67,7 +72,7 @@ def reference_style(family_name: str, data: Path, size: int, load: int, steps: i
     from imgtrans.training.engine import Updater, seed_everything
 
     family = Registry.from_plugin_manager(make_plugin_manager(), include_cache=False).family(family_name)
-    config = build(family.train_config, {"crop_size": size, "load_size": load})
+    config = build(family.train_config, {"crop_size": size, "load_size": load, **network_flags(family_name, size)})
     seed_everything(0)
     recipe = family.make_recipe(config, family, torch.device(device))
     update = Updater(recipe.optimizers)
@@ -98,6 +103,8 @@ def imgtrans_train(family: str, data: Path, root: Path, name: str, size: int, lo
     command = [sys.executable, "-m", "imgtrans", "train", "--family", family, "--data", str(data), "--name", name,
                "--out", str(root / "runs"), "--device", device, "--crop-size", str(size), "--load-size", str(load),
                "--max-steps", str(steps), "--sample-every", "100000", "--save-every", "100000", *flags]
+    for option, value in network_flags(family, size).items():
+        command += [f"--{option}", value]
     result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "IMGTRANS_HOME": str(root / "home")})
     if result.returncode != 0:
         sys.exit(f"{' '.join(command)} failed:\n{result.stderr}")

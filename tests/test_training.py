@@ -180,6 +180,75 @@ def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
         assert torch.allclose(whole[key].float(), again[key].float(), atol=1e-6, rtol=0), key
 
 
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_workers_and_precision_resume_exactly(cli, unaligned, tmp_path, precision):
+    """Two worker processes, killed and resumed, end with the weights of an
+    uninterrupted run whose data was read in the training process."""
+    from imgtrans.precision import cpu_has_native_bf16
+
+    if precision == "bf16" and not cpu_has_native_bf16():
+        pytest.skip("this CPU has no native bf16, so imgtrans refuses bf16 here (test_precision_refusals covers that)")
+    args = [*TINY_CYCLEGAN, "--data", str(unaligned), "--epochs", "3", "--epochs-decay", "3", "--save-every", "3",
+            "--precision", precision]
+    assert cli("train", *args, "--workers", "0", "--name", "inline").exit_code == 0
+    process = train_process([*args, "--workers", "2", "--name", "workers"], tmp_path, env=dict(os.environ))
+    wait_for_checkpoint(tmp_path / "runs" / "workers", process, minimum=6)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    assert len(losses(tmp_path / "runs" / "workers")) < 24, "the run finished before it could be killed"
+    resumed = cli("train", "--resume", tmp_path / "runs" / "workers", "--workers", "2")
+    assert resumed.exit_code == 0, resumed.stderr
+    assert f"{precision}, 2 data workers" in resumed.stderr
+    summary = json.loads((tmp_path / "runs" / "workers" / "summary.json").read_text())
+    assert summary["precision"] == precision and summary["workers"] == 2 and 0 <= summary["data_wait_fraction"] < 1
+    inline = load_file(tmp_path / "runs" / "inline" / "checkpoints" / "step-00000024.safetensors")
+    again = load_file(tmp_path / "runs" / "workers" / "checkpoints" / "step-00000024.safetensors")
+    for key in inline:
+        assert torch.equal(inline[key], again[key]), key
+    if precision == "bf16":  # it did run in bf16: the weights differ from an fp32 run's
+        fp32 = cli("train", *args[:-2], "--name", "fp32", "--max-steps", "6")
+        assert fp32.exit_code == 0, fp32.stderr
+        a = load_file(tmp_path / "runs" / "fp32" / "checkpoints" / "step-00000006.safetensors")
+        b = load_file(tmp_path / "runs" / "workers" / "checkpoints" / "step-00000006.safetensors")
+        assert any(not torch.equal(a[key], b[key]) for key in a)
+
+
+def test_mixed_precision_keeps_norms_and_losses_in_float32():
+    from imgtrans.precision import cpu_has_native_bf16
+    from imgtrans.training.losses import GANLoss, L1Loss
+    from imgtrans.training.mixed import MixedPrecision
+
+    device = torch.device("cpu")
+    if not cpu_has_native_bf16():
+        with pytest.raises(Exception, match="no native bf16"):
+            MixedPrecision("bf16", device)
+        return
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.InstanceNorm2d(4), torch.nn.Conv2d(4, 1, 1))
+    seen = []
+    net[1].register_forward_hook(lambda module, args, out: seen.append((args[0].dtype, out.dtype)))
+    mixed = MixedPrecision("bf16", device)
+    mixed.prepare([net])
+    with mixed.autocast():
+        out = net(torch.randn(1, 3, 8, 8))
+        assert out.dtype == torch.bfloat16  # convolutions in bf16
+        assert GANLoss("lsgan")(out, True).dtype == torch.float32
+        assert L1Loss()(out, torch.zeros(out.shape)).dtype == torch.float32
+    assert seen == [(torch.float32, torch.float32)]
+    assert set(net.state_dict()) == {"0.weight", "0.bias", "2.weight", "2.bias"}  # hooks only
+
+
+def test_an_unreadable_image_in_a_worker_is_one_line(cli, unaligned, tmp_path):
+    """A file whose header reads but whose pixels do not fails in a worker
+    process; the run stops with the file and the reason, no traceback."""
+    data = (unaligned / "trainA" / "0.png").read_bytes()
+    (unaligned / "trainA" / "4.png").write_bytes(data[: len(data) // 2])  # item 4: not among the sample grid's 0-3
+    result = cli("train", *TINY_CYCLEGAN, "--data", unaligned, "--name", "broken", "--workers", "2", "--epochs", "2",
+                 "--epochs-decay", "0")
+    assert result.exit_code == 2, result.stderr
+    assert "4.png" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) <= 3, result.stderr
+
+
 def test_ctrl_c_saves_a_checkpoint_and_exits_130(unaligned, tmp_path):
     args = [*TINY_CYCLEGAN, "--data", str(unaligned), "--epochs", "50", "--epochs-decay", "0", "--name", "stop"]
     process = train_process(args, tmp_path, env=dict(os.environ))
@@ -207,6 +276,27 @@ def test_two_gloo_processes_end_identical(unaligned, tmp_path):
     assert "2 processes" in result.stderr
 
 
+def test_two_torchrun_nodes_end_identical(unaligned, tmp_path):
+    """torchrun's own multi-node flags: two agents, one process each, meeting
+    at a static rendezvous on this machine as two machines would."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
+         "--master-addr", "127.0.0.1", "--master-port", str(port),
+         "-m", "imgtrans", "train", *TINY_CYCLEGAN, "--data", str(unaligned), "--name", "nodes", "--epochs", "1",
+         "--epochs-decay", "0", "--workers", "0"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
+    outputs = [node.communicate(timeout=300) for node in nodes]
+    assert [node.returncode for node in nodes] == [0, 0], outputs
+    summary = json.loads((tmp_path / "runs" / "nodes" / "summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["ranks_identical"] is True and summary["step"] == 2
+
+
 def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
     (tmp_path / "empty").mkdir()
     (tmp_path / "half" / "trainA").mkdir(parents=True)
@@ -229,6 +319,8 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
         (["--plugin", "pix2pix", "--data", unaligned, "--netG", "unet_128", "--crop-size", "64", "--load-size", "64"], "multiple of 128"),
         (["--plugin", "stylegan", "--data", unaligned], "unknown model family"),
         (["--data", unaligned], "--plugin is required"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp16"], "fp16 training needs CUDA"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp64"], "precision must be one of fp32, bf16, fp16"),
     ]
     for args, message in cases:
         result = cli("train", *args, "--name", "x")

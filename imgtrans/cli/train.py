@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
         if resume is None:
             check_component(name, "run name")
         run_path = resume if resume is not None else inside(out / name, out, "run folder")
-        if resume is None and run_path.exists():
+        if resume is None and run_path.exists() and os.environ.get("RANK", "0") == "0":  # rank 0 creates it
             app_state.fail(f"{run_path} exists: resume it with --resume {run_path}, or choose another --name")
         if resume is None and not force:
             existing = app_state.registry.models.get(name)
