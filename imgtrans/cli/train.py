@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
         device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
         precision: Annotated[Optional[str], typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
-        workers: Annotated[Optional[int], typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process) [default: 1 on the CPU, up to 8 on a GPU].")] = None,
+        workers: Annotated[Optional[int], typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process) [default: 0 on the CPU, up to 8 on a GPU].")] = None,
         compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: minutes of compiling first, for long runs (see docs/training.md).")] = False,
         amp: Annotated[bool, typer.Option(hidden=True, help="Old spelling of --precision fp16.")] = False,
         resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,

@@ -14,6 +14,8 @@ The engine calls, in this order:
 4. ``recipe.exports()``: the generators to publish when training ends.
 5. Each step: ``recipe.train_step(batch, update) -> {loss name: float}``,
    where ``update(name, loss)`` back-propagates and steps optimiser `name`.
+   Inside it, ``recipe.networks`` holds the engine's wrappers of the same
+   modules (DistributedDataParallel, torch.compile) and autocast is on.
 6. Now and then: ``recipe.sample_grid(batch) -> HxWx3 uint8`` for samples/.
 7. ``recipe.extra_state()`` / ``recipe.load_extra_state(state)``: anything
    else a resumed run needs (CycleGAN's replay buffers); tensors, numbers,

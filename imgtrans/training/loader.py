@@ -80,12 +80,12 @@ def collate_or_fail(items: list) -> dict | Failed:
 
 
 def default_workers(device: torch.device) -> int:
-    """Workers that keep the device fed without taking its cores: on a GPU
-    several (decoding is then the bottleneck); on the CPU one, since every
-    core a worker takes is a core the training threads lose."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    """On a GPU, workers keep it fed (up to 8, a core left for the training
+    process). On the CPU none: a worker takes cores from the training threads,
+    which measured slower than decoding in the loop (docs/benchmarks.md)."""
     if device.type == "cpu":
-        return 1 if cores > 1 else 0
+        return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(8, cores - 1))
 
 
