@@ -205,12 +205,13 @@ def test_workers_and_precision_resume_exactly(cli, unaligned, tmp_path, precisio
     again = load_file(tmp_path / "runs" / "workers" / "checkpoints" / "step-00000024.safetensors")
     for key in inline:
         assert torch.equal(inline[key], again[key]), key
-    if precision == "bf16":  # it did run in bf16: the weights differ from an fp32 run's
+    if precision == "bf16":  # it did run in bf16: near the fp32 losses, not equal to them
         fp32 = cli("train", *args[:-2], "--name", "fp32", "--max-steps", "6")
         assert fp32.exit_code == 0, fp32.stderr
-        a = load_file(tmp_path / "runs" / "fp32" / "checkpoints" / "step-00000006.safetensors")
-        b = load_file(tmp_path / "runs" / "workers" / "checkpoints" / "step-00000006.safetensors")
-        assert any(not torch.equal(a[key], b[key]) for key in a)
+        reduced, full = losses(tmp_path / "runs" / "workers")[:6], losses(tmp_path / "runs" / "fp32")
+        pairs = [(r[k], f[k]) for r, f in zip(reduced, full) for k in f if k not in ("step", "epoch", "time", "lr")]
+        assert any(a != b for a, b in pairs)
+        assert all(abs(a - b) <= 0.05 * abs(b) + 0.01 for a, b in pairs[:8]), pairs[:8]  # the first step's losses
 
 
 def test_mixed_precision_keeps_norms_and_losses_in_float32():
