@@ -4,7 +4,7 @@ seeds 0 and 1, scored by `imgtrans eval` on the paired test split.
 
 The question is whether bf16 moves the figures by more than changing the seed
 does: the table gives, per measure, the bf16 mean minus the fp32 mean next to
-the spread between the two fp32 seeds. `--plot FILE` draws the loss curves
+the spread between the two seeds of each precision. `--plot FILE` draws the loss curves
 (moving average over 50 steps) of all runs.
 
 Runs are named prec-FAMILY-PRECISION-sSEED under --runs (a finished run is
@@ -68,7 +68,7 @@ def value(result: dict, measure: str) -> float:
 
 
 def table(results: dict) -> str:
-    lines = ["| family, direction | measure | fp32 s0 | fp32 s1 | bf16 s0 | bf16 s1 | bf16 - fp32 (means) | fp32 seed spread |",
+    lines = ["| family, direction | measure | fp32 s0 | fp32 s1 | bf16 s0 | bf16 s1 | bf16 - fp32 (means) | seed spread fp32 / bf16 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for family in RECIPES:
         for direction in RECIPES[family]["directions"]:
@@ -77,7 +77,7 @@ def table(results: dict) -> str:
                 fp32, bf16 = [figures["fp32", s] for s in SEEDS], [figures["bf16", s] for s in SEEDS]
                 shown = " | ".join(f"{figures[p, s]:.4g}" for p in PRECISIONS for s in SEEDS)
                 lines.append(f"| {family} {direction} | {'FD out vs test' if measure == 'frechet' else measure} | {shown} "
-                             f"| {statistics.mean(bf16) - statistics.mean(fp32):+.4g} | {abs(fp32[0] - fp32[1]):.4g} |")
+                             f"| {statistics.mean(bf16) - statistics.mean(fp32):+.3g} | {abs(fp32[0] - fp32[1]):.3g} / {abs(bf16[0] - bf16[1]):.3g} |")
     return "\n".join(lines)
 
 
