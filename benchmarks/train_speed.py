@@ -8,9 +8,9 @@ The data: 16 smooth random pictures per domain, saved as PNG at load size
 Reference style: the loop of the reference's train.py in this process:
 torchvision's Resize/RandomCrop/RandomHorizontalFlip/ToTensor/Normalize on
 each Pillow image inside the loop, then the same optimize_parameters (the
-recipe's train_step: identical networks and losses), zero_grad/backward/step
-in fp32. Its time per step is what the reference ran here (3.09 s at 128x128,
-the same as `imgtrans train` before this work).
+recipe's train_step: identical networks and losses), torch's default Adam,
+zero_grad/backward/step in fp32. Its time per step is what the reference ran
+here (3.09 s at 128x128, the same as `imgtrans train` before this work).
 
 Per configuration: the median seconds per step after the first --warmup steps
 (from losses.jsonl), the fraction of the run spent waiting for data
@@ -75,7 +75,9 @@ def reference_style(family_name: str, data: Path, size: int, load: int, steps: i
     config = build(family.train_config, {"crop_size": size, "load_size": load, **network_flags(family_name, size)})
     seed_everything(0)
     recipe = family.make_recipe(config, family, torch.device(device))
-    update = Updater(recipe.optimizers)
+    # The reference's optimiser: torch's default Adam (a loop over tensors on the CPU).
+    update = Updater({name: torch.optim.Adam(opt.param_groups[0]["params"], lr=config.lr, betas=(config.beta1, 0.999))
+                      for name, opt in recipe.optimizers.items()})
     transform = T.Compose([T.Resize([load, load], T.InterpolationMode.BICUBIC), T.RandomCrop(size),
                            T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize((0.5,) * 3, (0.5,) * 3)])
     if family_name == "cyclegan":
