@@ -144,6 +144,7 @@ def load(
     dropout: bool = True,
     eval_mode: bool = False,
     max_memory: int | str | None = None,
+    compile: bool = False,
     registry: Registry | None = None,
 ) -> "TranslationModel | ConditionalModel":
     """Load a model by name (`imgtrans models`) or from a `.safetensors` file.
@@ -155,6 +156,9 @@ def load(
     activations; larger pictures run streamed, with the same result.
     `seed` makes pix2pix's test-time dropout reproducible; `dropout=False`
     turns it off and `eval_mode=True` uses the stored running statistics.
+    `compile=True` runs whole pictures through torch.compile: faster once
+    compiled (seconds to a minute per process and picture size), for many
+    pictures or a video; refused with test-time dropout.
     """
     from imgtrans.device import resolve as resolve_device
     from imgtrans.device import validate
@@ -179,6 +183,8 @@ def load(
     if loaded.family.kind == "conditional":
         if precision not in (None, "auto", "fp32"):
             raise OptionError(f"{name!r} samples in fp32 only (precision {precision} is for translators)")
+        if compile:
+            raise OptionError(f"{name!r} samples without compiling (compile is for translators)")
         labels = loaded.info.labels or (spec.labels if spec else ())
         return ConditionalModel(name, loaded, device=torch_device, labels=tuple(labels))
     from imgtrans.precision import choose
@@ -187,7 +193,8 @@ def load(
 
     chosen = choose(precision, torch_device, spec.precision_psnr if spec else {}, name)
     preprocess = spec.preprocess if spec is not None else Preprocess.from_dict(loaded.info.preprocess)
-    options = InferenceOptions(eval_mode=eval_mode, dropout=dropout, seed=seed, max_memory=budget, precision=chosen)
+    options = InferenceOptions(eval_mode=eval_mode, dropout=dropout, seed=seed, max_memory=budget, precision=chosen,
+                               compile=compile)
     return TranslationModel(name, loaded, device=torch_device, options=options, preprocess=preprocess)
 
 

@@ -95,3 +95,19 @@ def test_tiny_images_pad_to_the_unet_multiple(cli, tiny_pix2pix, tmp_path):
     assert result.exit_code == 0, result.stderr
     with Image.open(tmp_path / "out" / "dot.png") as im:
         assert im.size == (3, 1)
+
+
+def test_compile_gives_the_eager_pictures_and_refuses_per_image_dropout(cli, tiny_pix2pix, tmp_path):
+    """--compile (torch.compile of the whole-image pass) changes speed, not
+    pictures; with test-time dropout it would recompile per picture, so it is
+    refused with the reason."""
+    for i in range(2):
+        random_image(tmp_path / "in" / f"{i}.png", size=(40, 30), seed=i)
+    refused = cli("run", tiny_pix2pix, "in", "-o", "x", "--compile")
+    assert refused.exit_code == 2 and "--no-dropout" in refused.stderr and "Traceback" not in refused.stderr
+    for flags, out in (([], "eager"), (["--compile"], "compiled")):
+        result = cli("run", tiny_pix2pix, "in", "-o", out, "--no-dropout", *flags)
+        assert result.exit_code == 0, result.stderr
+    for i in range(2):
+        with Image.open(tmp_path / "eager" / f"{i}.png") as a, Image.open(tmp_path / "compiled" / f"{i}.png") as b:
+            assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1

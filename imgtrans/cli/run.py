@@ -35,6 +35,7 @@ def register(app: typer.Typer) -> None:
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
         load_size: Annotated[Optional[int], typer.Option(min=1, help="Resize the shorter side to N first (default: full resolution).")] = None,
         no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Disable test-time dropout (pix2pix).")] = False,
+        compile: Annotated[bool, typer.Option("--compile", help="torch.compile whole pictures: seconds to a minute of compiling first, then faster; for many pictures or videos.")] = False,
         eval_mode: Annotated[bool, typer.Option("--eval-mode", help="Use stored running statistics instead of per-image ones.")] = False,
         mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image on stdout.")] = False,
@@ -75,7 +76,7 @@ def register(app: typer.Typer) -> None:
             app_state.fail("no input images")
 
         translator = load_model(app_state, model, device=device, mirror=mirror, seed=seed, dropout=not no_dropout,
-                                eval_mode=eval_mode, max_memory=budget, precision=precision)
+                                eval_mode=eval_mode, max_memory=budget, precision=precision, compile=compile)
         decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
         if use_stdin:
             raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))
