@@ -217,6 +217,18 @@ class Translator:
                               "recompile every time; turn dropout off (--no-dropout, or eval mode) to compile")
         return torch.compile(self.generator)
 
+    def _call_generator(self, x: torch.Tensor) -> torch.Tensor:
+        try:
+            return self._forward(x)
+        except Exception as exc:
+            # torch.compile needs a working C++ compiler (CPU) or Triton (CUDA): say so in one line.
+            if not (self.options.compile and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))):
+                raise
+            from imgtrans.errors import OptionError
+
+            reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise OptionError(f"compile failed ({reason[:200]}): run without compile") from None
+
     def padded_shape(self, pixels: np.ndarray) -> tuple[int, int]:
         h, w = pixels.shape[:2]
         return padded_size(h, self.pad_multiple, self.min_side), padded_size(w, self.pad_multiple, self.min_side)
@@ -297,7 +309,7 @@ class Translator:
             self.seeds_now[:] = seeds[start : start + group]
             self.shared.cuts = cuts[start : start + group]
             with self.autocast():
-                y = self._forward(x)[..., top : top + h, left : left + w]
+                y = self._call_generator(x)[..., top : top + h, left : left + w]
             outputs.append(self._finish(y, to_uint8))
         return torch.cat(outputs)
 

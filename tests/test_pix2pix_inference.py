@@ -111,3 +111,17 @@ def test_compile_gives_the_eager_pictures_and_refuses_per_image_dropout(cli, tin
     for i in range(2):
         with Image.open(tmp_path / "eager" / f"{i}.png") as a, Image.open(tmp_path / "compiled" / f"{i}.png") as b:
             assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
+
+
+def test_compile_without_a_compiler_is_a_one_line_error(tiny_pix2pix, tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    random_image(tmp_path / "in" / "0.png", size=(40, 30))
+    env = dict(os.environ, CXX="/bin/false", TORCHINDUCTOR_CACHE_DIR=str(tmp_path / "inductor"))
+    result = subprocess.run([sys.executable, "-m", "imgtrans", "run", tiny_pix2pix, "in", "-o", "out", "--no-dropout",
+                             "--compile"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "0.png: translation failed (compile failed" in result.stderr and "run without compile" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out" / "0.png").exists()
