@@ -9,12 +9,16 @@ ramp and a cut. They are written and translated losslessly (x264 CRF 0,
 - warping error (Lai et al., ECCV 2018): mean absolute difference between
   output frame t+1 and output frame t moved by the known motion of the input,
   over the region both frames show; the input's own figure is the floor;
+- interior warping error: the same over the part of that region at least
+  --margin px (default 88, the ResNet's receptive-field radius) from every
+  frame edge in both frames, where the network sees the same context in t and
+  t+1: what remains there is not the frame edge moving through the content;
 - tone flicker: mean absolute change of the mean level of that region;
 - fidelity: PSNR of each shared-statistics frame against the per-frame one
   (stability must not be bought by washing the picture out).
 
 Usage: python benchmarks/video_flicker.py [--frames 48] [--size 320x240] [--fps-sizes 320x240,1280x720]
-       [--skip-flicker]
+       [--skip-flicker] [--clips pan,zoom,ramp+cut] [--margin 88]
 """
 
 from __future__ import annotations
@@ -84,30 +88,37 @@ def ramp_and_cut_clip(n: int, w: int, h: int) -> list[np.ndarray]:
     return ramp + pan_clip(n - half, w, h, "cat.jpg")
 
 
-def moved(frame: np.ndarray, kind: str) -> tuple[np.ndarray, tuple[slice, slice]]:
-    """Frame t moved by the clip's known motion, and the region valid in t+1."""
+def moved(frame: np.ndarray, kind: str, margin: int = 0) -> tuple[np.ndarray, tuple[slice, slice]]:
+    """Frame t moved by the clip's known motion, and the region valid in t+1
+    (with `margin`: at least that far from the edges of both frames)."""
     h, w = frame.shape[:2]
     if kind == "zoom":
         cw, ch = w / ZOOM, h / ZOOM
         box = (w / 2 - cw / 2, h / 2 - ch / 2, w / 2 + cw / 2, h / 2 + ch / 2)
         zoomed = [np.asarray(Image.fromarray(frame[:, :, c].astype(np.float32), "F").resize((w, h), Image.BICUBIC, box=box))
                   for c in range(frame.shape[2])]
-        return np.stack(zoomed, axis=2), (slice(4, h - 4), slice(4, w - 4))
+        edge = max(4, int(np.ceil(margin * ZOOM)))
+        return np.stack(zoomed, axis=2), (slice(edge, h - edge), slice(edge, w - edge))
     shifted = np.zeros_like(frame)
     shifted[:, : w - STEP] = frame[:, STEP:]
-    return shifted, (slice(None), slice(0, w - STEP))
+    return shifted, (slice(margin, h - margin or None), slice(margin, w - STEP - margin))
 
 
-def flicker(frames: list[np.ndarray], kind: str, skip: set[int] = frozenset()) -> dict:
-    warp, tone = [], []
+def flicker(frames: list[np.ndarray], kind: str, skip: set[int] = frozenset(), margin: int = 88) -> dict:
+    warp, interior, tone = [], [], []
     for t in range(len(frames) - 1):
         if t in skip:  # the cut itself is not motion
             continue
-        previous, region = moved(frames[t].astype(float), kind)
         current = frames[t + 1].astype(float)
+        previous, region = moved(frames[t].astype(float), kind)
         warp.append(np.abs(current[region] - previous[region]).mean())
         tone.append(abs(current[region].mean() - previous[region].mean()))
-    return {"warping_error": round(float(np.mean(warp)), 3), "tone_flicker": round(float(np.mean(tone)), 3)}
+        _, inner = moved(frames[t].astype(float), kind, margin)
+        if current[inner].size:
+            interior.append(np.abs(current[inner] - previous[inner]).mean())
+    return {"warping_error": round(float(np.mean(warp)), 3),
+            "interior_warping_error": round(float(np.mean(interior)), 3) if interior else None,
+            "tone_flicker": round(float(np.mean(tone)), 3)}
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -123,6 +134,8 @@ def main() -> None:
     parser.add_argument("--fps-sizes", default="320x240,1280x720")
     parser.add_argument("--out", default="bench-out/video")
     parser.add_argument("--skip-flicker", action="store_true", help="only the frames-per-second part")
+    parser.add_argument("--clips", default="pan,zoom,ramp+cut")
+    parser.add_argument("--margin", type=int, default=88, help="edge distance for the interior warping error")
     args = parser.parse_args()
     w, h = map(int, args.size.split("x"))
     momenta = args.momentum or [0.1, 0.3]
@@ -130,19 +143,19 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        clips = {} if args.skip_flicker else {"pan": pan_clip(args.frames, w, h), "zoom": zoom_clip(args.frames, w, h),
-                                              "ramp+cut": ramp_and_cut_clip(args.frames, w, h)}
+        makers = {"pan": pan_clip, "zoom": zoom_clip, "ramp+cut": ramp_and_cut_clip}
+        clips = {} if args.skip_flicker else {name: makers[name](args.frames, w, h) for name in args.clips.split(",")}
         for name, frames in clips.items():
             kind = "zoom" if name == "zoom" else "pan"
             source = write(folder / f"{name}.mp4", frames)
             decoded = read(source)
             skip = {args.frames // 2 - 1} if name == "ramp+cut" else set()
-            row = {"clip": name, "input": flicker(decoded, kind, skip)}
+            row = {"clip": name, "size": args.size, "input": flicker(decoded, kind, skip, args.margin)}
             per_frame = read_translation(model, source, folder / "per-frame.mp4", shared=False)
-            row["per-frame"] = flicker(per_frame, kind, skip)
+            row["per-frame"] = flicker(per_frame, kind, skip, args.margin)
             for momentum in momenta:
                 result, shared = translate(model, source, folder / "shared.mp4", momentum)
-                figures = flicker(shared, kind, skip)
+                figures = flicker(shared, kind, skip, args.margin)
                 figures["psnr_vs_per_frame"] = round(float(np.mean([psnr(a, b) for a, b in zip(shared, per_frame)])), 2)
                 figures["cuts_detected"] = result.cuts
                 row[f"shared (momentum {momentum})"] = figures

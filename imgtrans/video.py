@@ -117,6 +117,8 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
         if not container.streams.video:
             raise VideoError("no video stream")
         video = container.streams.video[0]
+        if video.codec_context is None:  # FFmpeg knows the container but has no decoder for the stream
+            raise VideoError("its video codec is not supported (no decoder for it in the bundled FFmpeg)")
         video.thread_type = "AUTO"
         rate = video.average_rate or video.guessed_rate or Fraction(25)
         audio = list(container.streams.audio) if fmt != "gif" else []  # a GIF carries no sound

@@ -130,7 +130,21 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
     empty_stream = empty.add_stream("libx264", rate=10)
     empty_stream.width, empty_stream.height = 32, 32
     empty.close()
-    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "good.mp4"]
+    odd = av.open(str(tmp_path / "odd.avi"), "w")  # a codec FFmpeg has no decoder for (an unknown FourCC)
+    odd_stream = odd.add_stream("mpeg4", rate=10)
+    odd_stream.width, odd_stream.height = 32, 32
+    for i, pixels in enumerate(pan(3, size=(32, 32))):
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        frame.pts = i
+        for packet in odd_stream.encode(frame):
+            odd.mux(packet)
+    for packet in odd_stream.encode():
+        odd.mux(packet)
+    odd.close()
+    odd_bytes = (tmp_path / "odd.avi").read_bytes()
+    assert odd_bytes.count(b"FMP4") == 2
+    (tmp_path / "odd.avi").write_bytes(odd_bytes.replace(b"FMP4", b"QQZ9"))
+    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "odd.avi", "good.mp4"]
     result = cli("run", tiny_cyclegan, *names, "-o", "out", "--json")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
@@ -139,7 +153,33 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
         assert rows[name]["status"] == "error", rows[name]
         assert not (tmp_path / "out" / name).exists()
     assert "no video stream" in rows["soundonly.mp4"]["error"]
+    assert "codec is not supported" in rows["odd.avi"]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mp4"]  # no temporary files left
+
+
+def test_a_failed_write_leaves_nothing_and_the_others_finish(tiny_cyclegan, tmp_path):
+    """The disk filling up while a video is written (a file-size limit here:
+    writes past it fail with EFBIG as they would with ENOSPC)."""
+    import os
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "noise.mp4", [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(12)], audio=False)
+    random_image(tmp_path / "small.png", size=(16, 16))
+
+    def limit_file_size():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
+
+    result = subprocess.run([sys.executable, "-m", "imgtrans", "run", tiny_cyclegan, "noise.mp4", "small.png", "-o", "out",
+                             "--crf", "0"], cwd=tmp_path, preexec_fn=limit_file_size, capture_output=True, text=True,
+                            env=dict(os.environ), timeout=300)
+    assert result.returncode == 1, result.stderr
+    assert "noise.mp4: cannot write" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]  # nothing half-written, no temp file
 
 
 def test_a_clip_does_not_leak_into_other_calls():
