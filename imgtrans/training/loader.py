@@ -43,10 +43,6 @@ class RunBatches(Sampler):
             for batch in batches[first:]:
                 yield [(epoch, index) for index in batch]
 
-    def __len__(self) -> int:
-        per_epoch = len(epoch_batches(self.size, self.batch_size, seed=self.seed, epoch=0, rank=self.rank, world=self.world))
-        return max(0, (self.epochs - self.start.epoch) * per_epoch - self.start.batch_index)
-
 
 @dataclass(frozen=True)
 class Failed:
