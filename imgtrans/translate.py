@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from imgtrans.errors import OptionError
 from imgtrans.memory import default_budget
 from imgtrans.padding import padded_size, padding_for, reflect_index
 from imgtrans.spec import Preprocess
@@ -207,11 +208,9 @@ class Translator:
 
     def _compiled(self) -> nn.Module:
         """The generator under torch.compile: weights prepacked, padding,
-        normalisation and activation fused (measured: 0.81 -> 1.10 of the fp32
-        matmul peak, benchmarks/compiled_inference.py). Refused with per-image
+        normalisation and activation fused (measured in
+        benchmarks/compiled_inference.py). Refused with per-image
         dropout, whose seeds would make it recompile for every picture."""
-        from imgtrans.errors import OptionError
-
         if any(isinstance(m, PerImageDropout) for m in self.generator.modules()):
             raise OptionError("compile: this model's test-time dropout draws new masks per picture, which would "
                               "recompile every time; turn dropout off (--no-dropout, or eval mode) to compile")
@@ -224,8 +223,6 @@ class Translator:
             # torch.compile needs a working C++ compiler (CPU) or Triton (CUDA): say so in one line.
             if not (self.options.compile and type(exc).__module__.startswith(("torch._dynamo", "torch._inductor"))):
                 raise
-            from imgtrans.errors import OptionError
-
             reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise OptionError(f"compile failed ({reason[:200]}): run without compile") from None
 
