@@ -22,7 +22,8 @@ from imgtrans.errors import ModelKindError, OptionError, check_seed
 from imgtrans.imageio import ImageError
 from imgtrans.loading import LoadedModel
 from imgtrans.spec import Preprocess
-from imgtrans.translate import InferenceOptions, Translator
+from imgtrans.temporal import DEFAULT_WINDOW
+from imgtrans.translate import FrameStatistics, InferenceOptions, Translator
 
 MAX_SAMPLES = 65536  # images in one sample() call
 
@@ -70,6 +71,12 @@ class TranslationModel(_Model):
     def streamed_last(self) -> bool:
         """Whether the last picture ran on the streamed (bounded-memory) path."""
         return self._translator.last_streamed
+
+    @property
+    def normalises_per_image(self) -> bool:
+        """Whether normalisation uses each picture's own statistics (so a video
+        shares them across frames); False in eval mode."""
+        return self._translator.per_image_statistics
 
     def translate_arrays(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays of one size with the model's input channels ->
@@ -123,41 +130,54 @@ class TranslationModel(_Model):
 
         return export(self, path, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
 
-    def translate_frames(self, frames: list[np.ndarray], *, clip: dict | None, cuts: list[bool] | None = None,
-                         momentum: float = 0.1) -> list[np.ndarray]:
+    def frame_statistics(self, frames: list[np.ndarray]) -> list[FrameStatistics]:
+        """Each video frame's own normalisation statistics (HxWx3 uint8 frames of
+        one size), as `translate_frames` takes them: average several frames'
+        to share statistics across them. Empty dicts for a model whose
+        normalisation does not depend on the picture (eval mode)."""
+        records: list[FrameStatistics] = [{} for _ in frames]
+        self._run_frames(frames, record=records)
+        return records
+
+    def translate_frames(self, frames: list[np.ndarray], *,
+                         statistics: list[FrameStatistics] | None = None) -> list[np.ndarray]:
         """Consecutive video frames (HxWx3 uint8, one size) -> translated HxWx3 frames.
 
-        `clip` is a dict the caller keeps for one clip: it carries each layer's
-        statistics from batch to batch (None: every frame normalised on its own);
-        `cuts` flags frames that start a new shot. The whole clip uses one dropout
+        `statistics` (one per frame, from `frame_statistics` or averages of
+        them) replace the frames' own normalisation statistics; None:
+        each frame normalised on its own. The whole clip uses one dropout
         seed (the model's, else 0), so pix2pix's noise stays put.
         """
+        if statistics is not None and len(statistics) != len(frames):
+            raise OptionError(f"statistics for {len(statistics)} frames given with {len(frames)} frames")
+        return self._run_frames(frames, impose=statistics)
+
+    def _run_frames(self, frames: list[np.ndarray], **video) -> list[np.ndarray]:
         pixels = [_split_array(frame, self.channels)[0] for frame in frames]
         x = torch.from_numpy(np.stack(pixels)).permute(0, 3, 1, 2)
         seed = self._translator.options.seed or 0
-        with self._lock:  # the clip's statistics are engaged only for this call
-            if clip is not None:
-                self._translator.shared.engage(clip, momentum, list(cuts or []))
-            try:
-                out = self._translator.run(x, [seed] * len(frames), to_uint8=True)
-            finally:
-                self._translator.shared.release()
+        with self._lock:
+            out = self._translator.run(x, [seed] * len(frames), to_uint8=True, **video)
         return [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in out.permute(0, 2, 3, 1).numpy()]
 
-    def translate_video(self, source, destination, *, ext: str | None = None, crf: int = 18, shared_stats: bool = True,
-                        momentum: float = 0.1, batch_size: int = 4, overwrite: bool = False):
+    def translate_video(self, source, destination, *, ext: str | None = None, crf: int = 18,
+                        stats_window: float | None = DEFAULT_WINDOW, batch_size: int = 4, overwrite: bool = False):
         """Translate a video file (mp4, mov, mkv, webm, avi, animated gif) into
-        `destination`: same frame count, rate and size, audio kept. Statistics
-        are shared across frames (no flicker) unless `shared_stats=False`;
-        they start afresh at scene cuts. Returns a `VideoResult`."""
+        `destination`: same frame count, rate and size, audio kept.
+
+        Each frame is normalised with a Gaussian-weighted average of the
+        statistics of the frames of its shot around it, `stats_window`
+        seconds wide (the Gaussian's standard deviation), so the output does not
+        flicker; averages never cross a scene cut. None: each frame normalised
+        on its own (the reference's way). Returns a `VideoResult`."""
         from pathlib import Path
 
         from imgtrans.video import translate_video
 
-        if not 0 < momentum <= 1:
-            raise OptionError("momentum must be in (0, 1]")
-        return translate_video(self, Path(source), Path(destination), ext=ext, crf=crf, shared_stats=shared_stats,
-                               momentum=momentum, batch_size=batch_size, overwrite=overwrite)
+        if stats_window is not None and not stats_window > 0:
+            raise OptionError("stats_window must be a positive number of seconds (or None: per-frame statistics)")
+        return translate_video(self, Path(source), Path(destination), ext=ext, crf=crf, stats_window=stats_window,
+                               batch_size=batch_size, overwrite=overwrite)
 
     def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
         """Translate many pictures in order; consecutive numpy/PIL pictures of

@@ -39,53 +39,62 @@ class InferenceOptions:
     compile: bool = False  # torch.compile the whole-image pass (the streamed path stays eager)
 
 
-class SharedStatistics:
-    """Normalisation statistics carried from frame to frame (video).
+# A frame's normalisation statistics: layer number -> (mean, mean of squares)
+# per channel, float64 on the CPU. Means of squares average linearly across
+# frames, so a weighted mean of these is the statistics of the weighted frames.
+FrameStatistics = dict[int, tuple[torch.Tensor, torch.Tensor]]
 
-    Each normalisation layer keeps an exponential moving average of its
-    per-channel mean and second moment over the frames so far, so the colour
-    and tone of the output stop jumping when content moves; a frame flagged as
-    a cut starts afresh. `momentum` is the weight of the newest frame.
-    Disabled (`active` False), every image uses its own statistics.
-    """
 
-    def __init__(self, momentum: float = 0.1):
-        self.momentum = momentum
-        self.active = False
-        self.cuts: list[bool] = []  # per image of the current batch: starts a new shot
-        self._state: dict[int, tuple[torch.Tensor, torch.Tensor]] = {}
+class VideoStatistics:
+    """What a video does to the normalisation layers, one call at a time:
+    `record` each image's own statistics (into one FrameStatistics per image),
+    or `impose` given ones instead of the image's own. Neither (pictures):
+    every image uses its own statistics, untouched."""
 
-    def engage(self, state: dict, momentum: float, cuts: list[bool]) -> None:
-        """Use one clip's statistics (`state`, kept by the caller between batches)."""
-        self._state, self.momentum, self.cuts, self.active = state, momentum, cuts, True
+    def __init__(self):
+        self.record: list[FrameStatistics] | None = None
+        self.impose: list[FrameStatistics] | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.record is not None or self.impose is not None
+
+    def select(self, start: int, stop: int) -> None:
+        """Narrow to images start..stop of the call (a group or one streamed image)."""
+        for name in ("record", "impose"):
+            whole = getattr(self, f"_{name}_call", None)
+            if whole is not None:
+                setattr(self, name, whole[start:stop])
+
+    def engage(self, *, record: list[FrameStatistics] | None = None, impose: list[FrameStatistics] | None = None):
+        self._record_call, self._impose_call = record, impose
+        self.record, self.impose = record, impose
 
     def release(self) -> None:
-        self._state, self.cuts, self.active = {}, [], False
+        self.engage()
 
-    def blend(self, layer: nn.Module, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image [N, C] mean and variance -> the smoothed ones, in order."""
-        mean64, square64 = mean.double().cpu(), (var.double() + mean.double() ** 2).cpu()
-        out_mean, out_var = torch.empty_like(mean64), torch.empty_like(mean64)
-        state = self._state.get(id(layer))
-        for i in range(mean64.shape[0]):
-            cut = i < len(self.cuts) and self.cuts[i]
-            if state is None or cut:
-                state = (mean64[i], square64[i])
-            else:
-                a = self.momentum
-                state = ((1 - a) * state[0] + a * mean64[i], (1 - a) * state[1] + a * square64[i])
-            out_mean[i], out_var[i] = state[0], (state[1] - state[0] ** 2).clamp_min(0)
-        self._state[id(layer)] = state
-        return out_mean.to(mean), out_var.to(var)
+    def statistics(self, layer: int, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-image [N, C] mean and variance of norm layer `layer` -> the ones to use."""
+        if self.impose is not None:
+            if any(layer not in frame for frame in self.impose):
+                raise OptionError(f"the statistics given lack norm layer {layer}: take them from this model's "
+                                  "frame_statistics")
+            mean64 = torch.stack([frame[layer][0] for frame in self.impose])
+            square64 = torch.stack([frame[layer][1] for frame in self.impose])
+            return mean64.to(mean), (square64 - mean64**2).clamp_min(0).to(var)
+        mean64, var64 = mean.double().cpu(), var.double().cpu()
+        for frame, m, v in zip(self.record, mean64, var64):
+            frame[layer] = (m, v + m**2)
+        return mean, var
 
 
-def _instance_norm(x: torch.Tensor, weight, bias, eps: float, layer: nn.Module, shared: SharedStatistics | None):
-    """Instance norm in float32, with statistics shared across frames when active."""
+def _instance_norm(x: torch.Tensor, weight, bias, eps: float, layer: int, video: VideoStatistics | None):
+    """Instance norm in float32; a video may record or impose the statistics."""
     x = x.float()
-    if shared is None or not shared.active:
+    if video is None or not video.active:
         return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
     var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
-    mean, var = shared.blend(layer, mean, var)
+    mean, var = video.statistics(layer, mean, var)
     y = (x - mean[:, :, None, None]) * torch.rsqrt(var[:, :, None, None] + eps)
     return y if weight is None else y * weight.float()[None, :, None, None] + bias.float()[None, :, None, None]
 
@@ -97,35 +106,37 @@ class PerImageBatchNorm(nn.Module):
     with larger batches it keeps images independent.
     """
 
-    def __init__(self, bn: nn.BatchNorm2d, shared: SharedStatistics | None = None):
+    def __init__(self, bn: nn.BatchNorm2d, number: int = 0, video: VideoStatistics | None = None):
         super().__init__()
         self.weight, self.bias, self.eps = bn.weight, bn.bias, bn.eps
-        self.shared = shared
+        self.number, self.video = number, video
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):  # statistics in float32
-            return _instance_norm(x, self.weight, self.bias, self.eps, self, self.shared)
+            return _instance_norm(x, self.weight, self.bias, self.eps, self.number, self.video)
 
 
 class Float32InstanceNorm(nn.InstanceNorm2d):
     """Instance norm whose statistics are computed in float32 under autocast
     (autocast does not keep normalisation in float32 by itself)."""
 
-    shared: SharedStatistics | None = None
+    number: int = 0  # position among the network's norm layers: the key of its statistics
+    video: VideoStatistics | None = None
 
     @classmethod
-    def replacing(cls, norm: nn.InstanceNorm2d, shared: SharedStatistics | None = None) -> "Float32InstanceNorm":
+    def replacing(cls, norm: nn.InstanceNorm2d, number: int = 0,
+                  video: VideoStatistics | None = None) -> "Float32InstanceNorm":
         new = cls(norm.num_features, eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
                   track_running_stats=norm.track_running_stats)
         new.load_state_dict(norm.state_dict())
-        new.shared = shared
+        new.number, new.video = number, video
         return new.to(norm.weight.device if norm.weight is not None else "cpu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         with torch.autocast(x.device.type, enabled=False):
             if self.track_running_stats:
                 return super().forward(x.float())
-            return _instance_norm(x, self.weight, self.bias, self.eps, self, self.shared)
+            return _instance_norm(x, self.weight, self.bias, self.eps, self.number, self.video)
 
 
 def dropout_mask(seed: int, layer: int, p: float, shape) -> torch.Tensor:
@@ -151,18 +162,19 @@ class PerImageDropout(nn.Module):
         return x * torch.stack(masks).to(x)
 
 
-def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int], counter: list[int],
-                  shared: SharedStatistics) -> None:
+def _swap_modules(module: nn.Module, options: InferenceOptions, seeds: list[int], counter: dict[str, int],
+                  video: VideoStatistics) -> None:
     for name, child in module.named_children():
-        if isinstance(child, nn.BatchNorm2d):
-            setattr(module, name, PerImageBatchNorm(child, shared))
-        elif type(child) is nn.InstanceNorm2d:
-            setattr(module, name, Float32InstanceNorm.replacing(child, shared))
+        if isinstance(child, nn.BatchNorm2d) or type(child) is nn.InstanceNorm2d:
+            counter["norm"] += 1
+            norm = (PerImageBatchNorm(child, counter["norm"], video) if isinstance(child, nn.BatchNorm2d)
+                    else Float32InstanceNorm.replacing(child, counter["norm"], video))
+            setattr(module, name, norm)
         elif isinstance(child, nn.Dropout):
-            counter[0] += 1
-            setattr(module, name, PerImageDropout(child.p, counter[0], seeds) if options.dropout else nn.Identity())
+            counter["dropout"] += 1
+            setattr(module, name, PerImageDropout(child.p, counter["dropout"], seeds) if options.dropout else nn.Identity())
         else:
-            _swap_modules(child, options, seeds, counter, shared)
+            _swap_modules(child, options, seeds, counter, video)
 
 
 def pad_reflect(x: torch.Tensor, multiple: int, minimum: int = 1) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -195,9 +207,9 @@ class Translator:
         self.options = options
         self.preprocess = preprocess
         self.seeds_now: list[int] = []  # the current batch's seeds, read by the dropout layers
-        self.shared = SharedStatistics()  # off unless a video turns it on
+        self.video = VideoStatistics()  # off unless a video turns it on
         if not options.eval_mode:
-            _swap_modules(generator, options, self.seeds_now, [0], self.shared)
+            _swap_modules(generator, options, self.seeds_now, {"norm": 0, "dropout": 0}, self.video)
         self.generator = generator.to(device).eval()
         self._forward = self._compiled() if options.compile else self.generator
         self._rng = np.random.default_rng(options.seed)
@@ -274,25 +286,33 @@ class Translator:
         dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.options.precision)
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
-    @torch.inference_mode()
-    def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
-        """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
-        the same size, as uint8 or float in [0, 1], on the CPU."""
-        n = batch.shape[0]
-        cuts = list(self.shared.cuts) + [False] * (n - len(self.shared.cuts))  # video: shot starts, per image
-        try:
-            return self._run(batch, seeds, cuts, to_uint8=to_uint8)
-        finally:
-            self.shared.cuts = []
+    @property
+    def per_image_statistics(self) -> bool:
+        """Whether normalisation uses each image's own statistics (what a video shares)."""
+        return any(isinstance(m, (PerImageBatchNorm, Float32InstanceNorm)) and m.video is not None
+                   and not getattr(m, "track_running_stats", False) for m in self.generator.modules())
 
-    def _run(self, batch: torch.Tensor, seeds: list[int], cuts: list[bool], *, to_uint8: bool) -> torch.Tensor:
+    @torch.inference_mode()
+    def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool,
+            record: list[FrameStatistics] | None = None, impose: list[FrameStatistics] | None = None) -> torch.Tensor:
+        """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
+        the same size, as uint8 or float in [0, 1], on the CPU. For video,
+        `record` (one empty dict per image) receives each image's own
+        normalisation statistics; `impose` gives the statistics to use instead."""
+        self.video.engage(record=record, impose=impose)
+        try:
+            return self._run(batch, seeds, to_uint8=to_uint8)
+        finally:
+            self.video.release()
+
+    def _run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
         n, c, h, w = batch.shape
         pre = self.preprocess
         if self.should_stream(batch):
             self.last_streamed = True
             outputs = []
             for i in range(n):
-                self.shared.cuts = cuts[i : i + 1]
+                self.video.select(i, i + 1)
                 outputs.append(self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8))
             return torch.cat(outputs)
         self.last_streamed = False
@@ -304,7 +324,7 @@ class Translator:
             x = part.float() / 255.0 if part.dtype == torch.uint8 else part.float()
             x, (top, left) = pad_reflect(pre.normalise(x), self.pad_multiple, self.min_side)
             self.seeds_now[:] = seeds[start : start + group]
-            self.shared.cuts = cuts[start : start + group]
+            self.video.select(start, start + group)
             with self.autocast():
                 y = self._call_generator(x)[..., top : top + h, left : left + w]
             outputs.append(self._finish(y, to_uint8))
@@ -325,7 +345,7 @@ class Translator:
             self.generator, source, rows=(top, top + h), budget=max(self.budget - fixed, 1 << 12),
             per_image_norm=PerImageBatchNorm, per_image_dropout=PerImageDropout,
             make_mask=lambda layer, shape: dropout_mask(seed, layer.layer, layer.p, shape),
-            adjust_stats=self._shared_stats if self.shared.active else None,
+            adjust_stats=self._video_stats if self.video.active else None,
         )
         out = None
 
@@ -341,11 +361,11 @@ class Translator:
         self.last_plan = plan
         return out
 
-    def _shared_stats(self, layer: nn.Module, stats):
-        """The streamed path's whole-picture statistics, smoothed across frames."""
+    def _video_stats(self, layer: nn.Module, stats):
+        """The streamed path's whole-picture statistics, recorded or replaced for video."""
         from imgtrans.streaming.graph import Stats
 
-        mean, var = self.shared.blend(layer, stats.mean[None], stats.var[None])
+        mean, var = self.video.statistics(layer.number, stats.mean[None], stats.var[None])
         return Stats(mean[0], var[0])
 
     def __call__(self, batch: list[np.ndarray]) -> list[np.ndarray]:

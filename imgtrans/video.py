@@ -2,11 +2,14 @@
 
 Frames are decoded and encoded on worker threads while the model computes;
 frames of one size are batched. Audio streams are copied packet for packet.
-Normalisation statistics are shared across frames (an exponential moving
-average per layer, `SharedStatistics`) and start afresh at a scene cut, so the
-output's colour and tone do not flicker; pix2pix's dropout uses one seed for
-the whole clip, so its noise stays put. The result is written to a temporary
-file and renamed: nothing half-written is ever left under the final name.
+Normalisation statistics are shared across frames so the output's colour and
+tone do not flicker: a first pass (`_FirstPass`), a second decoder running a
+window ahead of the translation, finds the scene cuts and records the
+statistics of sampled frames; each frame is then translated with their
+average around it within its shot (`imgtrans.temporal`). pix2pix's dropout
+uses one seed for the whole clip, so its noise stays put. The result is
+written to a temporary file and renamed: nothing half-written is ever left
+under the final name.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 from imgtrans.errors import INPUT_ERROR, ImgtransError
 from imgtrans.files import atomic_target
 from imgtrans.inputs import VIDEO_EXTENSIONS
+from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
 
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
 DEFAULT_CRF = 18  # visually lossless for x264; VP9 gets the same number on its own scale
@@ -88,16 +92,18 @@ def _av():
 
 
 def translate_video(model, source: Path, destination: Path, *, ext: str | None = None, crf: int = DEFAULT_CRF,
-                    shared_stats: bool = True, momentum: float = 0.1, batch_size: int = 4, overwrite: bool = False,
+                    stats_window: float | None = DEFAULT_WINDOW, batch_size: int = 4, overwrite: bool = False,
                     on_start: Callable[[int | None], None] = lambda total: None,
                     on_frames: Callable[[int], None] = lambda n: None) -> VideoResult:
-    """Translate every frame of `source` with `model` (a TranslationModel) into `destination`."""
+    """Translate every frame of `source` with `model` (a TranslationModel) into
+    `destination`; `stats_window`: seconds of the statistics' Gaussian window
+    (None: per-frame statistics)."""
     av = _av()
     start = time.perf_counter()
     fmt = CONTAINERS[output_extension(source, ext)]
     try:
         with atomic_target(destination, overwrite=overwrite) as tmp:
-            result = _translate(av, model, source, tmp, fmt, crf=crf, shared_stats=shared_stats, momentum=momentum,
+            result = _translate(av, model, source, tmp, fmt, crf=crf, stats_window=stats_window,
                                 batch_size=batch_size, on_start=on_start, on_frames=on_frames)
     except FileExistsError:
         raise VideoError(f"{destination}: exists (use --overwrite)") from None
@@ -107,7 +113,7 @@ def translate_video(model, source: Path, destination: Path, *, ext: str | None =
     return result
 
 
-def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_stats, momentum, batch_size,
+def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_window, batch_size,
                on_start, on_frames) -> VideoResult:
     try:
         container = av.open(str(source))
@@ -147,7 +153,10 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
             if not (width and height):
                 raise VideoError("the video stream has no frame size")
             state.open(height, width)  # every stream must exist before the first packet is written
-            clip = {} if shared_stats else None  # each layer's statistics, carried from batch to batch
+            first_pass = None
+            if stats_window is not None and model.normalises_per_image:
+                window = ShotWindow(stats_window * float(rate))
+                first_pass = _FirstPass(av, source, model, window, batch_size)
             frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
             errors: list[BaseException] = []
             stop = threading.Event()
@@ -182,22 +191,20 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
 
             reader = threading.Thread(target=demux, name="imgtrans-video-decode", daemon=True)
             reader.start()
-            count, cuts, previous, batch = 0, 0, None, []
+            count, batch = 0, []
             try:
                 while True:
                     frame = frames.get()
                     if frame is not None:
-                        histogram = _histogram(frame)
-                        cut = previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD
-                        previous = histogram
-                        cuts += cut
-                        if batch and (batch[0][0].shape != frame.shape or len(batch) >= batch_size):
-                            count += _flush(model, batch, state, clip, momentum, on_frames)
-                        batch.append((frame, cut))
+                        if batch and (batch[0].shape != frame.shape or len(batch) >= batch_size):
+                            count += _flush(model, batch, count, state, first_pass, on_frames)
+                        batch.append(frame)
                     else:
-                        count += _flush(model, batch, state, clip, momentum, on_frames)
+                        count += _flush(model, batch, count, state, first_pass, on_frames)
                         break
             finally:
+                if first_pass is not None:
+                    first_pass.close()
                 stop.set()
                 while reader.is_alive():  # let the decoder finish (it may wait on a full queue)
                     try:
@@ -205,29 +212,103 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, shared_s
                     except queue.Empty:
                         pass
                 reader.join()
+                state.stop()
             if errors:
                 exc = errors[0]
                 if isinstance(exc, av.FFmpegError):
                     raise VideoError(f"corrupt or truncated video ({_reason(exc)})") from None
                 raise exc
-            try:
-                if count == 0:
-                    raise VideoError("the video has no frames")
-            finally:
-                state.finish()
+            if count == 0:
+                raise VideoError("the video has no frames")
+            state.raise_errors()
+    cuts = first_pass.cuts if first_pass is not None else 0
     return VideoResult(count, float(rate), (state.width, state.height), len(audio), cuts, 0.0)
 
 
-def _flush(model, batch: list, state: "_Encoder", clip: dict | None, momentum: float, on_frames) -> int:
+def _flush(model, batch: list[np.ndarray], first: int, state: "_Encoder", first_pass: "_FirstPass | None",
+           on_frames) -> int:
+    """Translate and encode the batch of frames numbered first, first + 1, ..."""
     if not batch:
         return 0
-    frames = model.translate_frames([f for f, _ in batch], clip=clip, cuts=[cut for _, cut in batch], momentum=momentum)
-    for frame in frames:
+    statistics = None
+    if first_pass is not None:
+        statistics = first_pass.statistics(range(first, first + len(batch)))
+    for frame in model.translate_frames(batch, statistics=statistics):
         state.encode(frame)
     on_frames(len(batch))
     n = len(batch)
     batch.clear()
     return n
+
+
+class _FirstPass:
+    """The video decoded a second time, running ahead of the translation just
+    far enough for the statistics window: finds the scene cuts (colour
+    histograms of consecutive frames) and records the statistics of sampled
+    frames, batched. Holds at most a batch of frames."""
+
+    def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int):
+        self.av, self.model, self.window, self.batch_size = av, model, window, batch_size
+        try:
+            self.container = av.open(str(source))
+        except av.FFmpegError as exc:
+            raise VideoError(f"not a readable video ({_reason(exc)})") from None
+        stream = self.container.streams.video[0]
+        stream.thread_type = "AUTO"
+        self.decoder = self.container.decode(stream)
+        self.decoded = 0  # frames seen so far
+        self.done = False
+        self.shot, self.cuts = 0, 0  # the current shot (its first frame), cuts found
+        self.shots: dict[int, int] = {}  # frame -> its shot, until translated
+        self.previous: np.ndarray | None = None  # the last frame's histogram
+        self.pending: list[tuple[int, np.ndarray]] = []  # sampled frames not yet recorded
+
+    def statistics(self, frames: range) -> list:
+        """The averaged statistics for these frames, analysing as far ahead as they need."""
+        self._advance(frames[-1] + self.window.reach)
+        shots = [self.shots.pop(f, self.shot) for f in frames]
+        try:
+            result = [self.window.at(f, shot) for f, shot in zip(frames, shots)]
+        except LookupError:
+            raise VideoError("the video decodes to different frames when read again") from None
+        self.window.forget(frames[-1] + 1)
+        return result
+
+    def _advance(self, until: int) -> None:
+        """Decode and analyse through frame `until` (or the end), then on to a
+        full batch of samples, so the model sees batches."""
+        while not self.done and (self.decoded <= until or self.pending):
+            try:
+                frame = next(self.decoder)
+            except StopIteration:
+                self.done = True
+                break
+            except self.av.FFmpegError as exc:
+                raise VideoError(f"corrupt or truncated video ({_reason(exc)})") from None
+            pixels = frame.to_ndarray(format="rgb24")
+            index, histogram = self.decoded, _histogram(pixels)
+            if self.previous is not None and float(np.abs(histogram - self.previous).sum(axis=1).mean()) > CUT_THRESHOLD:
+                self.shot, self.cuts = index, self.cuts + 1
+            self.previous, self.shots[index] = histogram, self.shot
+            self.decoded += 1
+            if self.window.sampled(index, self.shot):
+                if self.pending and self.pending[0][1].shape != pixels.shape:
+                    self._record()
+                self.pending.append((index, pixels))
+                if len(self.pending) >= self.batch_size:
+                    self._record()
+        self._record()
+
+    def _record(self) -> None:
+        if not self.pending:
+            return
+        records = self.model.frame_statistics([pixels for _, pixels in self.pending])
+        for (index, _), statistics in zip(self.pending, records):
+            self.window.add(index, self.shots.get(index, self.shot), statistics)
+        self.pending.clear()
+
+    def close(self) -> None:
+        self.container.close()
 
 
 class _Encoder:
@@ -304,11 +385,14 @@ class _Encoder:
             while self.pending.get() is not None:  # drain so the producer never blocks
                 pass
 
-    def finish(self) -> None:
-        if self.writer is None:
-            return
-        self.pending.put(None)
-        self.writer.join()
+    def stop(self) -> None:
+        """Flush the encoder and end the writer thread (once)."""
+        if self.writer is not None and self.writer.is_alive():
+            self.pending.put(None)
+            self.writer.join()
+
+    def raise_errors(self) -> None:
+        """The writer's failure, if any, as a one-line VideoError."""
         if self.errors:
             exc = self.errors[0]
             if isinstance(exc, OSError):

@@ -8,10 +8,16 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
+import torch
 from conftest import random_image
+from PIL import Image
 
 import imgtrans
+from imgtrans.temporal import ShotWindow
 from imgtrans.video import translate_video
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
 def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, audio: bool = True) -> Path:
@@ -94,7 +100,7 @@ def test_shared_statistics_keep_the_background_steady(tmp_path):
     tone = {}
     for shared in (True, False):
         out = tmp_path / f"{shared}.mp4"
-        translate_video(model, tmp_path / "square.mp4", out, crf=0, shared_stats=shared, momentum=0.1)
+        translate_video(model, tmp_path / "square.mp4", out, crf=0, stats_window=0.5 if shared else None)
         decoded = read_clip(out)[0]
         tone[shared] = np.array([f[30:, :, :].astype(float).mean() for f in decoded])  # rows the square never visits
     jumps = {k: np.abs(np.diff(v)).mean() for k, v in tone.items()}
@@ -183,12 +189,57 @@ def test_a_failed_write_leaves_nothing_and_the_others_finish(tiny_cyclegan, tmp_
 
 
 def test_a_clip_does_not_leak_into_other_calls():
-    """Shared statistics are engaged only inside one locked call: a picture
+    """Imposed statistics apply only inside one locked call: a picture
     translated between two batches of a clip gets its own statistics."""
     model = imgtrans.load("vintage", device="cpu", precision="fp32")
     picture = pan(1, seed=5)[0]
     alone = model(picture)
-    clip: dict = {}
-    model.translate_frames(pan(3), clip=clip)
-    assert clip  # the clip's statistics were kept for its next batch
+    frames = pan(3)
+    statistics = model.frame_statistics(frames)
+    assert len(statistics) == 3 and all(len(s) == 23 for s in statistics)  # ResNet-9's 23 instance norms
+    imposed = model.translate_frames(frames, statistics=statistics[:1] * 3)
     assert np.array_equal(model(picture), alone)
+    # frames given their own statistics translate as they do alone; the first frame's change the others
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(model.translate_frames(frames, statistics=statistics),
+                                                                     model.translate_frames(frames)))
+    assert np.array_equal(imposed[0], model.translate_frames(frames[:1])[0]) and not np.array_equal(imposed[2], model.translate_frames(frames[2:])[0])
+
+
+def stats(value: float) -> dict:
+    return {1: (torch.full((2,), value, dtype=torch.float64), torch.full((2,), value**2 + 1, dtype=torch.float64))}
+
+
+def test_the_window_weighs_its_shot_only_and_forgets():
+    window = ShotWindow(sigma_frames=2.0)  # stride 1, reach 6
+    assert (window.stride, window.reach) == (1, 6)
+    for frame in range(20):
+        shot = 0 if frame < 10 else 10
+        window.add(frame, shot, stats(float(frame)))
+    mean, square = window.at(5, 0)[1]
+    weights = np.exp(-0.5 * ((np.arange(10) - 5) / 2.0) ** 2)
+    assert np.isclose(mean[0].item(), (weights * np.arange(10)).sum() / weights.sum())
+    near_end = np.exp(-0.5 * ((np.arange(3, 10) - 9) / 2.0) ** 2)  # frames 3..9: within reach, before the cut
+    assert np.isclose(window.at(9, 0)[1][0][0].item(), near_end @ np.arange(3, 10) / near_end.sum())
+    assert window.at(10, 10)[1][0][0].item() >= 10  # after the cut: the second shot's frames only
+    window.forget(15)
+    with pytest.raises(LookupError):
+        window.at(2, 0)
+    assert window.at(15, 10)[1][0][0].item() > 10
+
+
+def test_held_statistics_make_a_pan_move_exactly(tmp_path):
+    """An 8 px pan (a multiple of the ResNet's stride 4) with the statistics
+    held for the whole shot: away from the frame edges (88 px, the receptive
+    field) the output moves exactly with the input; per-frame statistics make
+    it flicker there."""
+    rng = np.random.default_rng(3)
+    scene = np.clip(np.asarray(Image.open(EXAMPLES / "astronaut.jpg").convert("RGB").resize((320, 192)), int)
+                    + rng.integers(-8, 8, (192, 320, 3)), 0, 255).astype(np.uint8)
+    write_clip(tmp_path / "pan.mp4", [scene[:, 8 * i : 8 * i + 256] for i in range(6)], audio=False)
+    model = imgtrans.load("vintage", device="cpu", precision="fp32")
+    error = {}
+    for window in (1000.0, None):
+        translate_video(model, tmp_path / "pan.mp4", tmp_path / f"{window}.mp4", crf=0, stats_window=window)
+        frames = [f.astype(int) for f in read_clip(tmp_path / f"{window}.mp4")[0]]
+        error[window] = np.mean([np.abs(b[88:104, 88:160] - a[88:104, 96:168]).mean() for a, b in zip(frames, frames[1:])])
+    assert error[1000.0] < 0.1 < error[None], error

@@ -17,6 +17,7 @@ from imgtrans.errors import check_seed
 from imgtrans.inputs import OUTPUT_FORMATS, VIDEO_FORMATS, Result, plan
 from imgtrans.memory import parse_size
 from imgtrans.names import check_component
+from imgtrans.temporal import DEFAULT_WINDOW
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +44,8 @@ def register(app: typer.Typer) -> None:
         max_memory: Annotated[Optional[str], typer.Option(help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with the same result [default: from free memory].")] = None,
         precision: Annotated[Optional[str], typer.Option(help="fp32, bf16, fp16 or auto: reduced precision only where measured at 45 dB or better against fp32 for the model (see `imgtrans info`).")] = "auto",
         crf: Annotated[int, typer.Option(min=0, max=51, help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).")] = 18,
-        per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics (as the reference does; flickers).")] = False,
+        stats_window: Annotated[float, typer.Option(min=0.01, help="Video: each frame is normalised with the statistics of its shot's frames around it, Gaussian-weighted over this many seconds (standard deviation).")] = DEFAULT_WINDOW,
+        per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).")] = False,
         max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures with more pixels (decompression-bomb guard) [default: Pillow's, about 89 million].")] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
@@ -84,7 +86,7 @@ def register(app: typer.Typer) -> None:
             run_files(
                 app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
                 as_json=as_json, quiet=quiet, out_dir=out_dir, video_ext=video_ext, crf=crf,
-                shared_stats=not per_frame_stats, **decoding,
+                stats_window=None if per_frame_stats else stats_window, **decoding,
             )
         )
 
@@ -120,7 +122,7 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
     return 0
 
 
-def run_video(app_state: AppState, model, job, *, ext, crf, shared_stats, batch_size, overwrite, progress) -> Result:
+def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_size, overwrite, progress) -> Result:
     """One video: a progress bar in frames with an ETA on a terminal; one Result."""
     from imgtrans.video import VideoError, translate_video
 
@@ -148,7 +150,7 @@ def run_video(app_state: AppState, model, job, *, ext, crf, shared_stats, batch_
             bar.advance(task, n)
 
     try:
-        done = translate_video(model, job.item.path, job.output, ext=ext, crf=crf, shared_stats=shared_stats,
+        done = translate_video(model, job.item.path, job.output, ext=ext, crf=crf, stats_window=stats_window,
                                batch_size=max(batch_size, 4), overwrite=overwrite, on_start=on_start, on_frames=on_frames)
     except VideoError as exc:
         return Result(str(job.item.path), None, "error", (time.perf_counter() - start) * 1e3, str(exc))
@@ -159,7 +161,7 @@ def run_video(app_state: AppState, model, job, *, ext, crf, shared_stats, batch_
 
 
 def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
-              batch_size, overwrite, as_json, quiet, out_dir, video_ext=None, crf=18, shared_stats=True) -> int:
+              batch_size, overwrite, as_json, quiet, out_dir, video_ext=None, crf=18, stats_window=DEFAULT_WINDOW) -> int:
     from imgtrans.batchrun import translate_files
 
     start = time.perf_counter()
@@ -195,7 +197,7 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
         for result in stream:
             report(result)
     for job in videos:
-        report(run_video(app_state, translator, job, ext=video_ext, crf=crf, shared_stats=shared_stats,
+        report(run_video(app_state, translator, job, ext=video_ext, crf=crf, stats_window=stats_window,
                          batch_size=batch_size, overwrite=overwrite, progress=show_progress or False))
     if not quiet:
         elapsed = time.perf_counter() - start
