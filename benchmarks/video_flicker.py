@@ -4,8 +4,9 @@ window of WINDOW seconds within each shot), with `vintage`.
 
 Clips are made from the example photos with known motion: a pan (8 px a
 frame), a zoom (1% a frame about the centre) and a clip with a brightness
-ramp and a cut. They are written and translated losslessly (x264 CRF 0,
-4:4:4), so the figures measure the model, not the codec. Figures:
+ramp and a cut. They are written losslessly (x264 CRF 0, 4:4:4) and
+translated with --crf 0, which imgtrans writes as 4:2:0 (what players take):
+the chroma subsampling's rounding is in every translated row alike. Figures:
 
 - warping error (Lai et al., ECCV 2018): mean absolute difference between
   output frame t+1 and output frame t moved by the known motion of the input,
@@ -20,8 +21,9 @@ ramp and a cut. They are written and translated losslessly (x264 CRF 0,
 
 For the default window the clip is also translated with every frame's
 statistics recorded (the library's parts: frame_statistics, ShotWindow with
-stride 1, translate_frames), to check that the first pass's sampling of every
-stride-th frame costs nothing in stability or fidelity.
+stride 1, translate_frames; written like the others), to check that the first
+pass's sampling of every stride-th frame costs nothing in stability or
+fidelity.
 
 Usage: python benchmarks/video_flicker.py [--frames 48] [--size 320x240] [--fps-sizes 320x240,1280x720]
        [--skip-flicker] [--clips pan,zoom,ramp+cut] [--margin 88] [--window 0.25 --window 0.5 ...]
@@ -48,11 +50,11 @@ FPS = 24
 ZOOM = 1.01
 
 
-def write(path: Path, frames: list[np.ndarray], fps: int = FPS) -> Path:
+def write(path: Path, frames: list[np.ndarray], fps: int = FPS, pix_fmt: str = "yuv444p") -> Path:
     out = av.open(str(path), "w")
     stream = out.add_stream("libx264", rate=fps)
     stream.height, stream.width = frames[0].shape[:2]
-    stream.pix_fmt, stream.options = "yuv444p", {"crf": "0"}
+    stream.pix_fmt, stream.options = pix_fmt, {"crf": "0"}
     for i, pixels in enumerate(frames):
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format="rgb24")
         frame.pts = i
@@ -168,7 +170,8 @@ def main() -> None:
                 row[f"window {window} s"] = figures
                 if window == DEFAULT_WINDOW:
                     shots = [0 if not skip or i <= min(skip) else min(skip) + 1 for i in range(len(decoded))]  # first frames
-                    every = every_frame_recorded(model, decoded, window * FPS, shots)
+                    every = read(write(folder / "every.mp4", every_frame_recorded(model, decoded, window * FPS, shots),
+                                       pix_fmt="yuv420p"))
                     row[f"window {window} s, every frame recorded"] = measure(every, per_frame, kind, skip, args.margin)
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -201,8 +204,7 @@ def measure(frames: list[np.ndarray], per_frame: list[np.ndarray], kind: str, sk
 
 def every_frame_recorded(model, frames: list[np.ndarray], sigma: float, shots: list[int]) -> list[np.ndarray]:
     """The window over every frame's statistics (no sampling), frame by frame;
-    `shots`: each frame's shot (its first frame). Not encoded like the others,
-    so the codec's rounding is not in these frames."""
+    `shots`: each frame's shot (its first frame)."""
     window = ShotWindow(sigma, stride=1)
     for i, frame in enumerate(frames):
         window.add(i, shots[i], model.frame_statistics([frame])[0])

@@ -73,30 +73,43 @@ class VideoStatistics:
     def release(self) -> None:
         self.engage()
 
-    def statistics(self, layer: int, mean: torch.Tensor, var: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-image [N, C] mean and variance of norm layer `layer` -> the ones to use."""
-        if self.impose is not None:
-            if any(layer not in frame for frame in self.impose):
-                raise OptionError(f"the statistics given lack norm layer {layer}: take them from this model's "
-                                  "frame_statistics")
-            mean64 = torch.stack([frame[layer][0] for frame in self.impose])
-            square64 = torch.stack([frame[layer][1] for frame in self.impose])
-            return mean64.to(mean), (square64 - mean64**2).clamp_min(0).to(var)
-        mean64, var64 = mean.double().cpu(), var.double().cpu()
-        for frame, m, v in zip(self.record, mean64, var64):
-            frame[layer] = (m, v + m**2)
-        return mean, var
+    def imposed(self, layer: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The [N, C] mean and variance imposed on norm layer `layer` (as
+        `like`'s dtype and device), or None: the images' own are used."""
+        if self.impose is None:
+            return None
+        if any(layer not in frame for frame in self.impose):
+            raise OptionError(f"the statistics given lack norm layer {layer}: take them from this model's "
+                              "frame_statistics")
+        mean64 = torch.stack([frame[layer][0] for frame in self.impose])
+        square64 = torch.stack([frame[layer][1] for frame in self.impose])
+        return mean64.to(like), (square64 - mean64**2).clamp_min(0).to(like)
+
+    def keep(self, layer: int, mean: torch.Tensor, var: torch.Tensor) -> None:
+        """Record the images' own [N, C] mean and variance of norm layer `layer`, when recording."""
+        if self.record is not None:
+            for frame, m, v in zip(self.record, mean.double().cpu(), var.double().cpu()):
+                frame[layer] = (m, v + m**2)
 
 
 def _instance_norm(x: torch.Tensor, weight, bias, eps: float, layer: int, video: VideoStatistics | None):
-    """Instance norm in float32; a video may record or impose the statistics."""
+    """Instance norm in float32; a video may record or impose the statistics.
+    Given statistics go through batch norm's fused inference kernel, each
+    image's channels as channels of one image."""
     x = x.float()
     if video is None or not video.active:
         return F.instance_norm(x, weight=weight, bias=bias, eps=eps)
-    var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
-    mean, var = video.statistics(layer, mean, var)
-    y = (x - mean[:, :, None, None]) * torch.rsqrt(var[:, :, None, None] + eps)
-    return y if weight is None else y * weight.float()[None, :, None, None] + bias.float()[None, :, None, None]
+    imposed = video.imposed(layer, x)
+    if imposed is None:
+        var, mean = torch.var_mean(x, dim=(2, 3), correction=0)
+        video.keep(layer, mean, var)
+    else:
+        mean, var = imposed
+    n, c = x.shape[:2]
+    weight, bias = (None, None) if weight is None else (weight.float().repeat(n), bias.float().repeat(n))
+    y = F.batch_norm(x.reshape(1, n * c, *x.shape[2:]), mean.reshape(-1), var.reshape(-1), weight, bias,
+                     training=False, eps=eps)
+    return y.reshape(x.shape)
 
 
 class PerImageBatchNorm(nn.Module):
@@ -365,8 +378,11 @@ class Translator:
         """The streamed path's whole-picture statistics, recorded or replaced for video."""
         from imgtrans.streaming.graph import Stats
 
-        mean, var = self.video.statistics(layer.number, stats.mean[None], stats.var[None])
-        return Stats(mean[0], var[0])
+        imposed = self.video.imposed(layer.number, stats.mean[None])
+        if imposed is None:
+            self.video.keep(layer.number, stats.mean[None], stats.var[None])
+            return stats
+        return Stats(imposed[0][0], imposed[1][0])
 
     def __call__(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays (all the same size) -> translated uint8 arrays."""

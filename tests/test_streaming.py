@@ -215,3 +215,29 @@ def test_a_plugins_own_network_streams_exactly():
     streamed, translator = run(True)
     assert translator.last_streamed and translator.last_plan.spilled_bytes > 0
     assert np.abs(whole - streamed).max() <= 1
+
+
+def test_video_statistics_stream_like_the_whole_picture():
+    """A video frame too large for the budget records the same statistics
+    streamed, and translates the same with imposed ones (another frame's)."""
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 6, 3, padding=1), torch.nn.InstanceNorm2d(6), torch.nn.ReLU(),
+                              torch.nn.Conv2d(6, 12, 4, stride=2, padding=1), torch.nn.BatchNorm2d(12),
+                              torch.nn.ConvTranspose2d(12, 3, 4, stride=2, padding=1), torch.nn.Sigmoid())
+    rng = np.random.default_rng(5)
+    frames = torch.from_numpy(rng.integers(0, 256, (2, 3, 40, 36), dtype=np.uint8))
+    runs = {}
+    for stream in (False, True):
+        translator = Translator(copy.deepcopy(net), device=torch.device("cpu"), pad_multiple=2,
+                                options=InferenceOptions(stream=stream, max_memory=1 << 13))
+        own: list = [{}, {}]
+        translator.run(frames, [0, 0], to_uint8=True, record=own)
+        held = translator.run(frames, [0, 0], to_uint8=True, impose=[own[0], own[0]])
+        runs[stream] = own, held.numpy().astype(int)
+        assert translator.last_streamed == stream
+    (own_whole, held_whole), (own_streamed, held_streamed) = runs[False], runs[True]
+    for whole, streamed in zip(own_whole, own_streamed):
+        assert whole.keys() == streamed.keys() == {1, 2}
+        assert all(torch.allclose(whole[k][i], streamed[k][i], rtol=1e-5, atol=1e-6) for k in whole for i in (0, 1))
+    assert np.abs(held_whole - held_streamed).max() <= 1
+    assert not np.array_equal(held_whole[0], held_whole[1])  # same statistics, different frames

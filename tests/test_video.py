@@ -243,3 +243,4 @@ def test_held_statistics_make_a_pan_move_exactly(tmp_path):
         frames = [f.astype(int) for f in read_clip(tmp_path / f"{window}.mp4")[0]]
         error[window] = np.mean([np.abs(b[88:104, 88:160] - a[88:104, 96:168]).mean() for a, b in zip(frames, frames[1:])])
     assert error[1000.0] < 0.1 < error[None], error
+
