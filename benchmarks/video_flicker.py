@@ -26,7 +26,7 @@ pass's sampling of every stride-th frame costs nothing in stability or
 fidelity.
 
 Usage: python benchmarks/video_flicker.py [--frames 48] [--size 320x240] [--fps-sizes 320x240,1280x720]
-       [--skip-flicker] [--clips pan,zoom,ramp+cut] [--margin 88] [--window 0.25 --window 0.5 ...] [--strip PNG]
+       [--skip-flicker] [--clips pan,zoom,ramp+cut] [--margin 88] [--window 0.25 --window 0.5 ...] [--strip IMAGE]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def main() -> None:
     parser.add_argument("--skip-flicker", action="store_true", help="only the frames-per-second part")
     parser.add_argument("--clips", default="pan,zoom,ramp+cut")
     parser.add_argument("--margin", type=int, default=88, help="edge distance for the interior warping error")
-    parser.add_argument("--strip", help="PNG: four frames of the first clip, input / per-frame / default window")
+    parser.add_argument("--strip", help="PNG or JPEG: four frames of the first clip, input / per-frame / default window")
     args = parser.parse_args()
     w, h = map(int, args.size.split("x"))
     windows = args.window or [0.25, DEFAULT_WINDOW, 1.0]
@@ -209,7 +209,7 @@ def save_strip(path: Path, clips: list[list[np.ndarray]]) -> None:
     """One row per clip, frames 0, 1/3, 2/3 and last side by side."""
     n = len(clips[0])
     picks = [0, n // 3, 2 * n // 3, n - 1]
-    Image.fromarray(np.concatenate([np.concatenate([clip[i] for i in picks], axis=1) for clip in clips])).save(path)
+    Image.fromarray(np.concatenate([np.concatenate([clip[i] for i in picks], axis=1) for clip in clips])).save(path, quality=90)
 
 
 def every_frame_recorded(model, frames: list[np.ndarray], sigma: float, shots: list[int]) -> list[np.ndarray]:
