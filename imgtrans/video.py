@@ -50,7 +50,7 @@ class VideoResult:
     fps: float
     size: tuple[int, int]
     audio_streams: int
-    cuts: int
+    cuts: int  # scene cuts found (looked for only when statistics are shared)
     seconds: float
 
 
@@ -152,11 +152,10 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
             width, height = video.codec_context.width, video.codec_context.height
             if not (width and height):
                 raise VideoError("the video stream has no frame size")
-            state.open(height, width)  # every stream must exist before the first packet is written
             first_pass = None
             if stats_window is not None and model.normalises_per_image:
-                window = ShotWindow(stats_window * float(rate))
-                first_pass = _FirstPass(av, source, model, window, batch_size)
+                first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size)
+            state.open(height, width)  # every stream must exist before the first packet is written
             frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
             errors: list[BaseException] = []
             stop = threading.Event()

@@ -2,6 +2,7 @@
 
 import io
 import json
+import re
 
 import numpy as np
 import pytest
@@ -172,3 +173,14 @@ def test_sixteen_bit_scaling():
     Image.fromarray(np.array([[0, 257 * 128, 65535]], dtype=np.uint16)).save(buffer, format="PNG")
     picture = decode(buffer.getvalue())
     assert picture.pixels[0, :, 0].tolist() == [0, 128, 255]
+
+
+@pytest.mark.parametrize("command", ["run", "train", "sample", "eval", "onnx"])
+def test_help_keeps_defaults_and_environment_variables(cli, command, monkeypatch):
+    """Rich reads [brackets] in help text as markup and drops them: defaults
+    and environment variables are written in parentheses."""
+    monkeypatch.setenv("COLUMNS", "400")
+    shown = cli(command, "--help")
+    assert shown.exit_code == 0
+    assert "(env: IMGTRANS_" in shown.stdout or "(default:" in shown.stdout
+    assert not re.search(r" [.;](\s|$)", shown.stdout, re.M)  # what a dropped [..] leaves before . or ;

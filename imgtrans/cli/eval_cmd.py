@@ -107,13 +107,13 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         model: Annotated[str, typer.Argument(help="A model name (see `imgtrans models`).")],
         data: Annotated[Path, typer.Option("--data", help="Dataset folder with a test split: t10k-* IDX files (conditional), test/ AB pairs (paired) or testA/ testB/ (unpaired).")],
-        classifier: Annotated[Optional[str], typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path [default: the one whose labels match a conditional model].")] = None,
+        classifier: Annotated[Optional[str], typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path (default: the one whose labels match a conditional model).")] = None,
         target: Annotated[Optional[str], typer.Option(help="Unpaired: the classifier label that translations should get.")] = None,
         direction: Annotated[str, typer.Option(help="AtoB or BtoA: which side of the test split is the input.")] = "AtoB",
         n: Annotated[int, typer.Option("-n", min=2, help="Conditional: samples per class.")] = 100,
         seed: Annotated[int, typer.Option(help="Seed for samples, dropout and subsets.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print every figure as one JSON object.")] = False,
-        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
+        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
     ) -> None:
         """Measure a model on a dataset's test split.
 
@@ -184,7 +184,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         data: Annotated[Path, typer.Argument(help="MNIST-format folder: train-* and t10k-* IDX files (labels.txt for names).")],
         name: Annotated[str, typer.Option("--name", help="Name to save under (used by `imgtrans eval --classifier`).")],
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for NAME.safetensors [default: $IMGTRANS_HOME/classifiers].")] = None,
+        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for NAME.safetensors (default: $IMGTRANS_HOME/classifiers).")] = None,
         epochs: Annotated[int, typer.Option(min=1)] = 3,
         seed: Annotated[int, typer.Option()] = 0,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,

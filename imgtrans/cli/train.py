@@ -52,7 +52,7 @@ def register(app: typer.Typer) -> None:
         save_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints.")] = None,
         sample_every: Annotated[Optional[int], typer.Option(help="Steps between sample grids.")] = None,
         seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps [env: IMGTRANS_DEVICE].")] = None,
+        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
         precision: Annotated[Optional[str], typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
         workers: Annotated[Optional[int], typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process; default: none on the CPU, up to 8 on a GPU).")] = None,
         compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: about a minute of compiling first, for long runs (docs/training.md).")] = False,
@@ -140,7 +140,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         run_dir: Annotated[Path, typer.Argument(help="A training run folder (runs/NAME).")],
         name: Annotated[str, typer.Option(help="Model name for the (A -> B) generator.")],
-        reverse_name: Annotated[Optional[str], typer.Option(help="Name for the reverse generator of a two-way run [default: NAME-reverse].")] = None,
+        reverse_name: Annotated[Optional[str], typer.Option(help="Name for the reverse generator of a two-way run (default: NAME-reverse).")] = None,
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write into this folder instead of the cache.")] = None,
         force: Annotated[bool, typer.Option(help="Replace existing models.")] = False,
     ) -> None:

@@ -131,7 +131,7 @@ def rm_command(
 def pull_command(
     ctx: typer.Context,
     names: Annotated[list[str], typer.Argument(help="Catalogue model names to download ahead of time.")],
-    mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host [env: IMGTRANS_MIRROR].")] = None,
+    mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).")] = None,
 ) -> None:
     """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
     from imgtrans.cli.download_ui import progress_reporter
