@@ -242,25 +242,48 @@ def _flush(model, batch: list[np.ndarray], first: int, state: "_Encoder", first_
 
 class _FirstPass:
     """The video decoded a second time, running ahead of the translation just
-    far enough for the statistics window: finds the scene cuts (colour
-    histograms of consecutive frames) and records the statistics of sampled
-    frames, batched. Holds at most a batch of frames."""
+    far enough for the statistics window. A thread decodes and finds the scene
+    cuts (colour histograms of consecutive frames); the statistics of sampled
+    frames are recorded in batches when the translation needs them. Holds at
+    most a queue and a batch of frames."""
 
     def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int):
-        self.av, self.model, self.window, self.batch_size = av, model, window, batch_size
+        self.model, self.window, self.batch_size = model, window, batch_size
         try:
             self.container = av.open(str(source))
         except av.FFmpegError as exc:
             raise VideoError(f"not a readable video ({_reason(exc)})") from None
-        stream = self.container.streams.video[0]
-        stream.thread_type = "AUTO"
-        self.decoder = self.container.decode(stream)
-        self.decoded = 0  # frames seen so far
+        self.decoded = 0  # frames taken from the scanner so far
         self.done = False
-        self.shot, self.cuts = 0, 0  # the current shot (its first frame), cuts found
+        self.shot, self.cuts = 0, 0  # the latest shot (its first frame), cuts found
         self.shots: dict[int, int] = {}  # frame -> its shot, until translated
-        self.previous: np.ndarray | None = None  # the last frame's histogram
         self.pending: list[tuple[int, np.ndarray]] = []  # sampled frames not yet recorded
+        self.scanned: queue.Queue = queue.Queue(QUEUE_FRAMES)
+        self.stop = threading.Event()
+        self.scanner = threading.Thread(target=self._scan, args=(av,), name="imgtrans-video-scan", daemon=True)
+        self.scanner.start()
+
+    def _scan(self, av) -> None:
+        """On its own thread: (shot, pixels if sampled else None) per frame, then None."""
+        try:
+            stream = self.container.streams.video[0]
+            stream.thread_type = "AUTO"
+            previous, shot = None, 0
+            for index, frame in enumerate(self.container.decode(stream)):
+                if self.stop.is_set():
+                    break
+                pixels = frame.to_ndarray(format="rgb24")
+                histogram = _histogram(pixels)
+                if previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD:
+                    shot = index
+                previous = histogram
+                self.scanned.put((shot, pixels if self.window.sampled(index, shot) else None))
+        except av.FFmpegError as exc:
+            self.scanned.put(VideoError(f"corrupt or truncated video ({_reason(exc)})"))
+        except BaseException as exc:  # handed to the main thread
+            self.scanned.put(exc)
+        finally:
+            self.scanned.put(None)
 
     def statistics(self, frames: range) -> list:
         """The averaged statistics for these frames, analysing as far ahead as they need."""
@@ -274,23 +297,21 @@ class _FirstPass:
         return result
 
     def _advance(self, until: int) -> None:
-        """Decode and analyse through frame `until` (or the end), then on to a
+        """Take scanned frames through frame `until` (or the end), then on to a
         full batch of samples, so the model sees batches."""
         while not self.done and (self.decoded <= until or self.pending):
-            try:
-                frame = next(self.decoder)
-            except StopIteration:
+            item = self.scanned.get()
+            if item is None:
                 self.done = True
                 break
-            except self.av.FFmpegError as exc:
-                raise VideoError(f"corrupt or truncated video ({_reason(exc)})") from None
-            pixels = frame.to_ndarray(format="rgb24")
-            index, histogram = self.decoded, _histogram(pixels)
-            if self.previous is not None and float(np.abs(histogram - self.previous).sum(axis=1).mean()) > CUT_THRESHOLD:
-                self.shot, self.cuts = index, self.cuts + 1
-            self.previous, self.shots[index] = histogram, self.shot
+            if isinstance(item, BaseException):
+                raise item
+            shot, pixels = item
+            index = self.decoded
+            self.cuts += shot == index and index > 0
+            self.shot = self.shots[index] = shot
             self.decoded += 1
-            if self.window.sampled(index, self.shot):
+            if pixels is not None:
                 if self.pending and self.pending[0][1].shape != pixels.shape:
                     self._record()
                 self.pending.append((index, pixels))
@@ -307,6 +328,13 @@ class _FirstPass:
         self.pending.clear()
 
     def close(self) -> None:
+        self.stop.set()
+        while self.scanner.is_alive():  # it may wait on a full queue
+            try:
+                self.scanned.get(timeout=0.1)
+            except queue.Empty:
+                pass
+        self.scanner.join()
         self.container.close()
 
 
