@@ -52,23 +52,22 @@ class VideoStatistics:
     every image uses its own statistics, untouched."""
 
     def __init__(self):
-        self.record: list[FrameStatistics] | None = None
-        self.impose: list[FrameStatistics] | None = None
+        self.engage()
 
     @property
     def active(self) -> bool:
         return self.record is not None or self.impose is not None
 
-    def select(self, start: int, stop: int) -> None:
-        """Narrow to images start..stop of the call (a group or one streamed image)."""
-        for name in ("record", "impose"):
-            whole = getattr(self, f"_{name}_call", None)
-            if whole is not None:
-                setattr(self, name, whole[start:stop])
-
     def engage(self, *, record: list[FrameStatistics] | None = None, impose: list[FrameStatistics] | None = None):
-        self._record_call, self._impose_call = record, impose
+        """For one call's images (None, None: off)."""
+        self._call = (record, impose)
         self.record, self.impose = record, impose
+
+    def select(self, start: int, stop: int) -> None:
+        """Narrow to images start..stop of the call (a group, or one streamed image)."""
+        record, impose = self._call
+        self.record = None if record is None else record[start:stop]
+        self.impose = None if impose is None else impose[start:stop]
 
     def release(self) -> None:
         self.engage()
