@@ -76,7 +76,7 @@ class TranslationModel(_Model):
     def normalises_per_image(self) -> bool:
         """Whether normalisation uses each picture's own statistics (so a video
         shares them across frames); False in eval mode."""
-        return self._translator.per_image_statistics
+        return self._translator.normalises_per_image
 
     def translate_arrays(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays of one size with the model's input channels ->

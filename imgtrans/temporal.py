@@ -9,8 +9,7 @@ a gradual change (a brightness ramp) without lag, and its weights change
 smoothly from frame to frame; a causal moving average's do not (the newest
 frame always weighs the same, so its own fluctuation comes straight through;
 both measured in docs/benchmarks.md).
-Statistics are taken from every `stride`-th frame of a shot (the Gaussian is
-wide enough that the sampled average matches the full one) and are never
+Statistics are taken from every `stride`-th frame of a shot and are never
 averaged across a scene cut.
 """
 
@@ -23,9 +22,10 @@ if TYPE_CHECKING:  # the CLI reads DEFAULT_WINDOW without loading torch
     from imgtrans.translate import FrameStatistics
 
 DEFAULT_WINDOW = 0.5  # seconds: the Gaussian's standard deviation
-# The first pass records every stride-th frame: half a standard deviation
-# apart (measured no different from every frame), at most MAX_STRIDE so a
-# wide window still sees each part of a shot.
+# The first pass records every stride-th frame, half a standard deviation
+# apart: at the default window (stride 6 at 24 frames/s) measured no different
+# from every frame (docs/benchmarks.md). MAX_STRIDE is a cap chosen, not
+# measured, so that a wide window still samples a shot at least every 8 frames.
 MAX_STRIDE = 8
 REACH = 3.0  # standard deviations; farther frames weigh under 1.2% of the nearest and are left out
 

@@ -299,7 +299,7 @@ class Translator:
         return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
 
     @property
-    def per_image_statistics(self) -> bool:
+    def normalises_per_image(self) -> bool:
         """Whether normalisation uses each image's own statistics (what a video shares)."""
         return any(isinstance(m, (PerImageBatchNorm, Float32InstanceNorm)) and m.video is not None
                    and not getattr(m, "track_running_stats", False) for m in self.generator.modules())

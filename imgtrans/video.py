@@ -204,13 +204,7 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
             finally:
                 if first_pass is not None:
                     first_pass.close()
-                stop.set()
-                while reader.is_alive():  # let the decoder finish (it may wait on a full queue)
-                    try:
-                        frames.get(timeout=0.1)
-                    except queue.Empty:
-                        pass
-                reader.join()
+                _stop(reader, stop, frames)
                 state.stop()
             if errors:
                 exc = errors[0]
@@ -257,7 +251,7 @@ class _FirstPass:
         self.done = False
         self.shot, self.cuts = 0, 0  # the latest shot (its first frame), cuts found
         self.shots: dict[int, int] = {}  # frame -> its shot, until translated
-        self.pending: list[tuple[int, np.ndarray]] = []  # sampled frames not yet recorded
+        self.pending: list[tuple[int, int, np.ndarray]] = []  # sampled (frame, shot, pixels) not yet recorded
         self.scanned: queue.Queue = queue.Queue(QUEUE_FRAMES)
         self.stop = threading.Event()
         self.scanner = threading.Thread(target=self._scan, args=(av,), name="imgtrans-video-scan", daemon=True)
@@ -312,9 +306,9 @@ class _FirstPass:
             self.shot = self.shots[index] = shot
             self.decoded += 1
             if pixels is not None:
-                if self.pending and self.pending[0][1].shape != pixels.shape:
+                if self.pending and self.pending[0][2].shape != pixels.shape:
                     self._record()
-                self.pending.append((index, pixels))
+                self.pending.append((index, shot, pixels))
                 if len(self.pending) >= self.batch_size:
                     self._record()
         self._record()
@@ -322,20 +316,26 @@ class _FirstPass:
     def _record(self) -> None:
         if not self.pending:
             return
-        records = self.model.frame_statistics([pixels for _, pixels in self.pending])
-        for (index, _), statistics in zip(self.pending, records):
-            self.window.add(index, self.shots.get(index, self.shot), statistics)
+        records = self.model.frame_statistics([pixels for _, _, pixels in self.pending])
+        for (index, shot, _), statistics in zip(self.pending, records):
+            self.window.add(index, shot, statistics)
         self.pending.clear()
 
     def close(self) -> None:
-        self.stop.set()
-        while self.scanner.is_alive():  # it may wait on a full queue
-            try:
-                self.scanned.get(timeout=0.1)
-            except queue.Empty:
-                pass
-        self.scanner.join()
+        _stop(self.scanner, self.stop, self.scanned)
         self.container.close()
+
+
+def _stop(thread: threading.Thread, stop: threading.Event, items: queue.Queue) -> None:
+    """End a decoding thread: ask it to stop, and empty its queue until it
+    does (it may be waiting to put into a full one)."""
+    stop.set()
+    while thread.is_alive():
+        try:
+            items.get(timeout=0.1)
+        except queue.Empty:
+            pass
+    thread.join()
 
 
 class _Encoder:
