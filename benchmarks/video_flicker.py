@@ -4,8 +4,9 @@ window of WINDOW seconds within each shot), with `vintage`.
 
 Clips are made from the example photos with known motion: a pan (8 px a
 frame), a zoom (1% a frame about the centre) and a clip with a brightness
-ramp and a cut. They are written losslessly (x264 CRF 0, 4:4:4) and
-translated with --crf 0, which imgtrans writes as 4:2:0 (what players take):
+ramp and a cut. They are written with x264 CRF 0 in 4:4:4 (lossless after
+the RGB-to-YUV rounding), decoded once as every row's input, and translated
+with --crf 0, which imgtrans writes as 4:2:0 (what players take):
 the chroma subsampling's rounding is in every translated row alike. Figures:
 
 - warping error (Lai et al., ECCV 2018): mean absolute difference between
