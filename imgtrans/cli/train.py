@@ -208,6 +208,7 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
         app_state.fail(str(exc))
     finally:
         reporter.close()
+        distributed.close()
     if distributed.is_main:
         if summary.get("ranks_identical") is False:
             app_state.error("ranks ended with different weights")

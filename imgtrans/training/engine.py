@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import inspect
 import os
 import signal
 import time
@@ -68,8 +69,19 @@ class Distributed:
         from torch.nn.parallel import DistributedDataParallel
 
         ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
-        return {name: DistributedDataParallel(net, device_ids=ids, broadcast_buffers=False)
+        # torch 2.15 renamed the option (the old name warns); older releases know only the old one.
+        no_forward_sync = ({"forward_sync_buffers": False}
+                           if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
+                           else {"broadcast_buffers": False})
+        return {name: DistributedDataParallel(net, device_ids=ids, **no_forward_sync)
                 if any(p.requires_grad for p in net.parameters()) else net for name, net in networks.items()}
+
+    def close(self) -> None:
+        """Leave the group. A process that exits with the group still open can
+        abort at interpreter shutdown (gloo's threads outlive Python's state:
+        "terminate called without an active exception", exit code -6)."""
+        if self.enabled and dist.is_initialized():
+            dist.destroy_process_group()
 
     def broadcast(self, networks) -> None:
         """Rank 0's parameters and buffers (batch-norm statistics) to all ranks."""
