@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from pixels import psnr
 
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "examples" / "astronaut.jpg"
@@ -146,10 +147,6 @@ def seams(folder: Path, out: Path) -> dict:
             tiled[top : min(h, top + tile), left : min(w, left + tile)] = piece[top - y0 : top - y0 + min(tile, h - top),
                                                                                 left - x0 : left - x0 + min(tile, w - left)]
 
-    def psnr(a, b):
-        mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
-        return float("inf") if mse == 0 else round(10 * np.log10(255**2 / mse), 2)
-
     crop = (slice(tile - 96, tile + 96), slice(tile - 96, tile + 96))  # around a tile corner
     panels = [photo[crop], tiled[crop], streamed[crop], whole[crop]]
     canvas = Image.new("RGB", (4 * 192 * 2 + 30, 192 * 2 + 24), "white")
@@ -158,7 +155,7 @@ def seams(folder: Path, out: Path) -> dict:
         canvas.paste(Image.fromarray(panel).resize((384, 384), Image.NEAREST), (k * 394, 24))
         draw.text((k * 394 + 4, 4), label, fill="black")
     canvas.save(out / "seams.png")
-    return {"tiles_vs_whole_psnr": psnr(tiled, whole), "streamed_vs_whole_psnr": psnr(streamed, whole),
+    return {"tiles_vs_whole_psnr": round(psnr(tiled, whole), 2), "streamed_vs_whole_psnr": round(psnr(streamed, whole), 2),
             "tiles_max_diff": int(np.abs(tiled.astype(int) - whole.astype(int)).max()),
             "streamed_max_diff": int(np.abs(streamed.astype(int) - whole.astype(int)).max())}
 

@@ -12,21 +12,15 @@ Usage: python benchmarks/precision.py [examples/*.jpg] [--json]
 from __future__ import annotations
 
 import json
-import math
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from pixels import psnr
 
 import imgtrans
 from imgtrans.imageio import decode
 from imgtrans.precision import supported
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def main(argv: list[str]) -> None:

@@ -41,6 +41,7 @@ from pathlib import Path
 import av
 import numpy as np
 from PIL import Image
+from pixels import psnr
 
 import imgtrans
 from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
@@ -130,11 +131,6 @@ def flicker(frames: list[np.ndarray], kind: str, skip: set[int] = frozenset(), m
     return {"warping_error": round(float(np.mean(warp)), 3),
             "interior_warping_error": round(float(np.mean(interior)), 3) if interior else None,
             "tone_flicker": round(float(np.mean(tone)), 3)}
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
-    return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
 def main() -> None:

@@ -19,14 +19,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pixels import psnr
 
 import imgtrans
 from imgtrans.imageio import decode
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
-    return math.inf if mse == 0 else 10 * math.log10(255.0**2 / mse)
 
 
 def vintagify_reference(photo: np.ndarray):
