@@ -161,7 +161,8 @@ class TranslationModel(_Model):
         return [np.repeat(f, 3, axis=2) if f.shape[2] == 1 else f for f in out.permute(0, 2, 3, 1).numpy()]
 
     def translate_video(self, source, destination, *, ext: str | None = None, crf: int = 18,
-                        stats_window: float | None = DEFAULT_WINDOW, batch_size: int = 4, overwrite: bool = False):
+                        stats_window: float | None = DEFAULT_WINDOW, batch_size: int = 4, overwrite: bool = False,
+                        max_pixels: int | None = None):
         """Translate a video file (mp4, mov, mkv, webm, avi, animated gif) into
         `destination`: same frame count, rate and size, audio kept.
 
@@ -169,7 +170,9 @@ class TranslationModel(_Model):
         statistics of the frames of its shot around it, `stats_window`
         seconds wide (the Gaussian's standard deviation), so the output does not
         flicker; averages never cross a scene cut. None: each frame normalised
-        on its own (the reference's way). Returns a `VideoResult`."""
+        on its own (the reference's way). Videos whose frames have more than
+        `max_pixels` (default: about 89 million, as for pictures) are refused.
+        Returns a `VideoResult`."""
         from pathlib import Path
 
         from imgtrans.video import translate_video
@@ -177,7 +180,7 @@ class TranslationModel(_Model):
         if stats_window is not None and not stats_window > 0:
             raise OptionError("stats_window must be a positive number of seconds (or None: per-frame statistics)")
         return translate_video(self, Path(source), Path(destination), ext=ext, crf=crf, stats_window=stats_window,
-                               batch_size=batch_size, overwrite=overwrite)
+                               batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels)
 
     def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
         """Translate many pictures in order; consecutive numpy/PIL pictures of

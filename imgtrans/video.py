@@ -26,6 +26,7 @@ import numpy as np
 
 from imgtrans.errors import INPUT_ERROR, ImgtransError
 from imgtrans.files import atomic_target
+from imgtrans.imageio import DEFAULT_MAX_PIXELS
 from imgtrans.inputs import VIDEO_EXTENSIONS
 from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
 
@@ -91,20 +92,31 @@ def _av():
     return av
 
 
+def _open_input(av, source: Path):
+    try:
+        return av.open(str(source))
+    except av.FFmpegError as exc:
+        raise VideoError(f"not a readable video ({_reason(exc)})") from None
+    except UnicodeDecodeError:  # PyAV decodes the streams' metadata as UTF-8 while opening
+        raise VideoError("not a readable video (its metadata is not valid UTF-8)") from None
+
+
 def translate_video(model, source: Path, destination: Path, *, ext: str | None = None, crf: int = DEFAULT_CRF,
                     stats_window: float | None = DEFAULT_WINDOW, batch_size: int = 4, overwrite: bool = False,
-                    on_start: Callable[[int | None], None] = lambda total: None,
+                    max_pixels: int | None = None, on_start: Callable[[int | None], None] = lambda total: None,
                     on_frames: Callable[[int], None] = lambda n: None) -> VideoResult:
     """Translate every frame of `source` with `model` (a TranslationModel) into
     `destination`; `stats_window`: seconds of the statistics' Gaussian window
-    (None: per-frame statistics)."""
+    (None: per-frame statistics). Frames over `max_pixels` (default: the
+    pictures' decompression-bomb limit) are refused once the file is open:
+    a few kilobytes per frame can declare frames of hundreds of megabytes each."""
     av = _av()
     start = time.perf_counter()
     fmt = CONTAINERS[output_extension(source, ext)]
     try:
         with atomic_target(destination, overwrite=overwrite) as tmp:
-            result = _translate(av, model, source, tmp, fmt, crf=crf, stats_window=stats_window,
-                                batch_size=batch_size, on_start=on_start, on_frames=on_frames)
+            result = _translate(av, model, source, tmp, fmt, crf=crf, stats_window=stats_window, batch_size=batch_size,
+                                max_pixels=max_pixels or DEFAULT_MAX_PIXELS, on_start=on_start, on_frames=on_frames)
     except FileExistsError:
         raise VideoError(f"{destination}: exists (use --overwrite)") from None
     except OSError as exc:
@@ -113,12 +125,9 @@ def translate_video(model, source: Path, destination: Path, *, ext: str | None =
     return result
 
 
-def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_window, batch_size,
+def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_window, batch_size, max_pixels,
                on_start, on_frames) -> VideoResult:
-    try:
-        container = av.open(str(source))
-    except av.FFmpegError as exc:
-        raise VideoError(f"not a readable video ({_reason(exc)})") from None
+    container = _open_input(av, source)
     with container:
         if not container.streams.video:
             raise VideoError("no video stream")
@@ -152,6 +161,9 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
             width, height = video.codec_context.width, video.codec_context.height
             if not (width and height):
                 raise VideoError("the video stream has no frame size")
+            if width * height > max_pixels:
+                raise VideoError(f"its frames ({width}x{height}) are over the limit of {max_pixels} pixels "
+                                 "(decompression-bomb guard; --max-pixels raises it)")
             first_pass = None
             if stats_window is not None and model.normalises_per_image:
                 first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size)
@@ -179,6 +191,7 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
                                 state.mux(packet)
                             continue
                         for frame in packet.decode():
+                            _check_size(frame, width, height)
                             frames.put(frame.to_ndarray(format="rgb24"))
                     for encoder in transcoded.values():
                         for encoded in encoder.encode():
@@ -218,6 +231,13 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
     return VideoResult(count, float(rate), (state.width, state.height), len(audio), cuts, 0.0)
 
 
+def _check_size(frame, width: int, height: int) -> None:
+    """Before converting a frame: the size checked against the limit and
+    given to the encoder is the only one (a stream can change it midway)."""
+    if (frame.width, frame.height) != (width, height):
+        raise VideoError("the frame size changes within the video (not supported)")
+
+
 def _flush(model, batch: list[np.ndarray], first: int, state: "_Encoder", first_pass: "_FirstPass | None",
            on_frames) -> int:
     """Translate and encode the batch of frames numbered first, first + 1, ..."""
@@ -243,10 +263,7 @@ class _FirstPass:
 
     def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int):
         self.model, self.window, self.batch_size = model, window, batch_size
-        try:
-            self.container = av.open(str(source))
-        except av.FFmpegError as exc:
-            raise VideoError(f"not a readable video ({_reason(exc)})") from None
+        self.container = _open_input(av, source)
         self.decoded = 0  # frames taken from the scanner so far
         self.done = False
         self.shot, self.cuts = 0, 0  # the latest shot (its first frame), cuts found
@@ -263,9 +280,11 @@ class _FirstPass:
             stream = self.container.streams.video[0]
             stream.thread_type = "AUTO"
             previous, shot = None, 0
+            size = stream.codec_context.width, stream.codec_context.height
             for index, frame in enumerate(self.container.decode(stream)):
                 if self.stop.is_set():
                     break
+                _check_size(frame, *size)
                 pixels = frame.to_ndarray(format="rgb24")
                 histogram = _histogram(pixels)
                 if previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD:
@@ -376,8 +395,6 @@ class _Encoder:
         self.writer.start()
 
     def encode(self, frame: np.ndarray) -> None:
-        if frame.shape[:2] != (self.height, self.width):
-            raise VideoError("the frame size changes within the video (not supported)")
         if self.errors:
             raise self.errors[0]
         self.pending.put(frame)

@@ -2,7 +2,7 @@
 examples than the test suite's short run. A failure prints the input that
 crashed (add it to tests/test_fuzz.py as an @example).
 
-Usage: python scripts/fuzz.py [--examples 20000] [--target image|weights|idx|config|names]
+Usage: python scripts/fuzz.py [--examples 20000] [--target image|weights|idx|config|names|video]
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from fuzz_targets import (  # noqa: E402
+    VIDEO_SUFFIXES,
     check_name,
     decode_image,
     mutated,
     read_config,
     read_idx_file,
     read_weights,
+    translate_video_file,
 )
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
@@ -39,6 +41,7 @@ def main() -> None:
         "idx": given(mutated("idx"), st.booleans())(read_idx_file),
         "config": given(st.text(max_size=400))(lambda text: read_config(text, CycleGANTrainConfig)),
         "names": given(st.text(max_size=400))(check_name),
+        "video": given(mutated("video"), st.sampled_from(VIDEO_SUFFIXES))(translate_video_file),
     }
     for name in args.target or targets:
         print(f"fuzzing {name} with {args.examples} examples", flush=True)

@@ -8,6 +8,8 @@ into the parsers instead of failing at the first byte.
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import gzip
 import io
 import os
@@ -48,11 +50,39 @@ def _safetensors_seed() -> bytes:
         return path.read_bytes()
 
 
+def _video_seeds() -> list[bytes]:
+    """Four-frame 16x12 clips: x264 in MP4 and Matroska, VP9 in WebM, MPEG-4
+    part 2 in AVI, Motion JPEG in QuickTime, and an animated GIF."""
+    import av
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(4)]
+    seeds = []
+    for fmt, codec, pix_fmt in (("mp4", "libx264", "yuv420p"), ("matroska", "libx264", "yuv420p"),
+                                ("webm", "libvpx-vp9", "yuv420p"), ("avi", "mpeg4", "yuv420p"), ("mov", "mjpeg", "yuvj420p")):
+        buffer = io.BytesIO()
+        with av.open(buffer, "w", format=fmt) as out:
+            stream = out.add_stream(codec, rate=5)
+            stream.width, stream.height, stream.pix_fmt = 16, 12, pix_fmt
+            for i, pixels in enumerate(frames):
+                frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+                frame.pts = i
+                out.mux(stream.encode(frame))
+            out.mux(stream.encode())
+        seeds.append(buffer.getvalue())
+    gif = [Image.fromarray(pixels).quantize(16) for pixels in frames]
+    buffer = io.BytesIO()
+    gif[0].save(buffer, "GIF", save_all=True, append_images=gif[1:], duration=200)
+    return [*seeds, buffer.getvalue()]
+
+
 def _idx_seed() -> bytes:
     return struct.pack(">HBBIII", 0, 8, 3, 2, 3, 3) + bytes(range(18))
 
 
-SEEDS = {"image": _image_seeds(), "safetensors": [_safetensors_seed()], "idx": [_idx_seed(), gzip.compress(_idx_seed())]}
+SEEDS = {"image": _image_seeds(), "safetensors": [_safetensors_seed()], "idx": [_idx_seed(), gzip.compress(_idx_seed())],
+         "video": _video_seeds()}
+VIDEO_SUFFIXES = [".mp4", ".mkv", ".webm", ".avi", ".mov", ".gif"]
 
 
 @st.composite
@@ -127,3 +157,51 @@ def check_name(text: str) -> None:
     folder = Path(tempfile.gettempdir()) / "imgtrans-fuzz-root"
     names.inside(folder / name, folder, "name")
     assert os.path.dirname(os.path.normpath(folder / name)) == os.path.normpath(folder)
+
+
+@functools.cache
+def _tiny_translator():
+    """A width-8 CycleGAN generator with random weights, loaded as users load
+    models (instance norm, so the video's first pass runs too)."""
+    import torch
+
+    import imgtrans
+    from imgtrans.spec import Preprocess
+
+    family = imgtrans.Registry.from_plugin_manager(imgtrans.make_plugin_manager()).family("cyclegan")
+    config = family.make_config({"ngf": 8, "netG": "resnet_6blocks"})
+    torch.manual_seed(0)
+    net = family.build_generator(config)
+    path = Path(tempfile.mkdtemp(prefix="imgtrans-fuzz-")) / "tiny.safetensors"
+    metadata = weights.make_metadata(name="tiny", family="cyclegan", config=dataclasses.asdict(config),
+                                     preprocess=Preprocess().to_dict())
+    weights.save(path, {"G." + key: tensor for key, tensor in net.state_dict().items()}, metadata)
+    return imgtrans.load(path, device="cpu", precision="fp32")
+
+
+def translate_video_file(data: bytes, suffix: str) -> None:
+    """Any bytes under any video name: a translated video of at least one
+    frame, or one VideoError line and no file, within a time limit (a hang
+    fails)."""
+    import signal
+
+    from imgtrans.video import VideoError, translate_video
+
+    def hang(signum, frame):
+        raise TimeoutError("translate_video took over 60 s")
+
+    with tempfile.TemporaryDirectory() as folder:
+        source, target = Path(folder) / f"in{suffix}", Path(folder) / f"out{suffix}"
+        source.write_bytes(data)
+        previous = signal.signal(signal.SIGALRM, hang)
+        signal.alarm(60)
+        try:
+            result = translate_video(_tiny_translator(), source, target)
+        except VideoError as error:
+            assert "\n" not in str(error)
+            assert sorted(p.name for p in Path(folder).iterdir()) == [source.name]
+            return
+        finally:
+            signal.alarm(0)
+            signal.signal(signal.SIGALRM, previous)
+        assert result.frames > 0 and target.stat().st_size > 0

@@ -3,12 +3,14 @@ scripts/fuzz.py); crashers it found are pinned as @example regressions."""
 
 import pytest
 from fuzz_targets import (
+    VIDEO_SUFFIXES,
     check_name,
     decode_image,
     mutated,
     read_config,
     read_idx_file,
     read_weights,
+    translate_video_file,
 )
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
@@ -62,3 +64,9 @@ def test_config_reader(cyclegan_train_config, text):
 @example(" lead")
 def test_name_validation(text):
     check_name(text)
+
+
+@SHORT
+@given(mutated("video"), st.sampled_from(VIDEO_SUFFIXES))
+def test_video_translation(data, suffix):
+    translate_video_file(data, suffix)

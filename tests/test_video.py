@@ -144,7 +144,16 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
     odd_bytes = (tmp_path / "odd.avi").read_bytes()
     assert odd_bytes.count(b"FMP4") == 2
     (tmp_path / "odd.avi").write_bytes(odd_bytes.replace(b"FMP4", b"QQZ9"))
-    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "odd.avi", "good.mp4"]
+    tags = av.open(str(tmp_path / "tags.mkv"), "w")  # a stream title that is not UTF-8 (found by fuzzing)
+    tag_stream = tags.add_stream("libx264", rate=10)
+    tag_stream.width, tag_stream.height, tag_stream.pix_fmt = 32, 32, "yuv420p"
+    tag_stream.metadata["title"] = "QQQQ"
+    for packet in [*tag_stream.encode(av.VideoFrame.from_ndarray(pan(1, size=(32, 32))[0], format="rgb24")),
+                   *tag_stream.encode()]:
+        tags.mux(packet)
+    tags.close()
+    (tmp_path / "tags.mkv").write_bytes((tmp_path / "tags.mkv").read_bytes().replace(b"QQQQ", b"\x80\x81\x82\x83"))
+    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "odd.avi", "tags.mkv", "good.mp4"]
     result = cli("run", tiny_cyclegan, *names, "-o", "out", "--json")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
@@ -154,7 +163,21 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
         assert not (tmp_path / "out" / name).exists()
     assert "no video stream" in rows["soundonly.mp4"]["error"]
     assert "codec is not supported" in rows["odd.avi"]["error"]
+    assert "metadata is not valid UTF-8" in rows["tags.mkv"]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mp4"]  # no temporary files left
+
+
+def test_frames_over_the_pixel_limit_are_refused_before_decoding(cli, tmp_path, tiny_cyclegan):
+    """A few hundred kilobytes of video can declare frames of hundreds of
+    megabytes each; the pictures' --max-pixels guard covers video frames."""
+    write_clip(tmp_path / "clip.mp4", pan(4, size=(48, 40)), audio=False)
+    random_image(tmp_path / "small.png", size=(20, 20))
+    result = cli("run", tiny_cyclegan, "clip.mp4", "small.png", "-o", "out", "--max-pixels", "1000")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    assert "clip.mp4: its frames (48x40) are over the limit of 1000 pixels" in result.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]
+    model = imgtrans.load(tiny_cyclegan)
+    assert model.translate_video(tmp_path / "clip.mp4", tmp_path / "whole.mp4", max_pixels=1920).frames == 4
 
 
 def test_a_failed_write_leaves_nothing_and_the_others_finish(tiny_cyclegan, tmp_path):

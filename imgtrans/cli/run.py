@@ -46,7 +46,7 @@ def register(app: typer.Typer) -> None:
         crf: Annotated[int, typer.Option(min=0, max=51, help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).")] = 18,
         stats_window: Annotated[float, typer.Option(min=0.01, help="Video: each frame is normalised with the statistics of its shot's frames around it, Gaussian-weighted over this many seconds (standard deviation).")] = DEFAULT_WINDOW,
         per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).")] = False,
-        max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures with more pixels (decompression-bomb guard) (default: Pillow's, about 89 million).")] = None,
+        max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures and video frames with more pixels (decompression-bomb guard) (default: Pillow's, about 89 million).")] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
 
@@ -122,7 +122,8 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
     return 0
 
 
-def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_size, overwrite, progress) -> Result:
+def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_size, overwrite, max_pixels,
+              progress) -> Result:
     """One video: a progress bar in frames with an ETA on a terminal; one Result."""
     from imgtrans.video import VideoError, translate_video
 
@@ -151,7 +152,8 @@ def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_
 
     try:
         done = translate_video(model, job.item.path, job.output, ext=ext, crf=crf, stats_window=stats_window,
-                               batch_size=max(batch_size, 4), overwrite=overwrite, on_start=on_start, on_frames=on_frames)
+                               batch_size=max(batch_size, 4), overwrite=overwrite, max_pixels=max_pixels,
+                               on_start=on_start, on_frames=on_frames)
     except VideoError as exc:
         return Result(str(job.item.path), None, "error", (time.perf_counter() - start) * 1e3, str(exc))
     finally:
@@ -198,7 +200,8 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
             report(result)
     for job in videos:
         report(run_video(app_state, translator, job, ext=video_ext, crf=crf, stats_window=stats_window,
-                         batch_size=batch_size, overwrite=overwrite, progress=show_progress or False))
+                         batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels,
+                         progress=show_progress or False))
     if not quiet:
         elapsed = time.perf_counter() - start
         app_state.note(
