@@ -14,7 +14,9 @@ under the final name.
 
 from __future__ import annotations
 
+import os
 import queue
+import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -65,9 +67,11 @@ def is_video(path: Path) -> bool:
     try:
         from PIL import Image
 
+        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block Pillow
+            return False
         with Image.open(path) as image:
             return getattr(image, "n_frames", 1) > 1
-    except Exception:  # an unreadable GIF is reported by the image path
+    except Exception:  # an unreadable GIF, or not a regular file: reported by the image path
         return False
 
 
@@ -93,6 +97,12 @@ def _av():
 
 
 def _open_input(av, source: Path):
+    """The container, from a regular file only: FFmpeg would wait on a FIFO forever."""
+    try:
+        if not stat.S_ISREG(os.stat(source).st_mode):
+            raise VideoError("not a regular file (a folder, FIFO, device or socket)")
+    except OSError as exc:
+        raise VideoError(f"cannot read ({exc.strerror or exc})") from None
     try:
         return av.open(str(source))
     except av.FFmpegError as exc:

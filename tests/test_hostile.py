@@ -128,19 +128,24 @@ def test_pickle_refusal_never_suggests_weights_only_false(cli, tmp_path):
 
 def test_non_regular_and_corrupt_inputs_each_fail_alone(cli, tmp_path, tiny_cyclegan):
     os.mkfifo(tmp_path / "fifo.png")
+    os.mkfifo(tmp_path / "fifo.mp4")  # FFmpeg would wait for a writer forever
+    os.mkfifo(tmp_path / "pipe.gif")  # so would the check for an animated GIF
     (tmp_path / "zero.png").symlink_to("/dev/zero")
+    (tmp_path / "null.mkv").symlink_to("/dev/null")
     (tmp_path / "loop1.png").symlink_to(tmp_path / "loop2.png")
     (tmp_path / "loop2.png").symlink_to(tmp_path / "loop1.png")
     with open(tmp_path / "sparse.png", "wb") as fh:
         fh.truncate(64 << 30)
     (tmp_path / "corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
     random_image(tmp_path / "good.png")
-    names = ["fifo.png", "zero.png", "loop1.png", "sparse.png", "corrupt.png", "good.png"]
+    names = ["fifo.png", "fifo.mp4", "pipe.gif", "zero.png", "null.mkv", "loop1.png", "sparse.png", "corrupt.png",
+             "good.png"]
     result = cli("run", tiny_cyclegan, *names, "-o", "out", "--json")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
     assert rows["good.png"]["status"] == "ok"
-    assert "not a regular file" in rows["fifo.png"]["error"] and "not a regular file" in rows["zero.png"]["error"]
+    for name in ("fifo.png", "fifo.mp4", "pipe.gif", "zero.png", "null.mkv"):
+        assert "not a regular file" in rows[name]["error"], rows[name]
     assert "symbolic links" in rows["loop1.png"]["error"] and "too large" in rows["sparse.png"]["error"]
     assert "not an image" in rows["corrupt.png"]["error"]
 
