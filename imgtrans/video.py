@@ -39,6 +39,10 @@ DEFAULT_CRF = 18  # visually lossless for x264; VP9 gets the same number on its 
 # hardly changes a histogram; a brightness ramp changes it a little per frame.
 CUT_THRESHOLD = 0.6
 QUEUE_FRAMES = 16
+# FFmpeg guesses the container from the bytes, not the name, and some of its
+# demuxers read further files (an ffconcat list saved as clip.mkv plays the
+# files beside it): only the containers imgtrans claims to read are allowed.
+DEMUXERS = "mov,matroska,avi,gif"
 
 
 class VideoError(ImgtransError):
@@ -104,7 +108,9 @@ def _open_input(av, source: Path):
     except OSError as exc:
         raise VideoError(f"cannot read ({exc.strerror or exc})") from None
     try:
-        return av.open(str(source))
+        return av.open(str(source), container_options={"format_whitelist": DEMUXERS, "protocol_whitelist": "file"})
+    except av.ArgumentError:  # what FFmpeg answers for a demuxer off the list
+        raise VideoError("not a readable video (not an MP4, MOV, MKV, WebM, AVI or GIF container)") from None
     except av.FFmpegError as exc:
         raise VideoError(f"not a readable video ({_reason(exc)})") from None
     except UnicodeDecodeError:  # PyAV decodes the streams' metadata as UTF-8 while opening

@@ -153,7 +153,9 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
         tags.mux(packet)
     tags.close()
     (tmp_path / "tags.mkv").write_bytes((tmp_path / "tags.mkv").read_bytes().replace(b"QQQQ", b"\x80\x81\x82\x83"))
-    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "odd.avi", "tags.mkv", "good.mp4"]
+    (tmp_path / "list.mkv").write_text("ffconcat version 1.0\nfile good.mp4\n")  # FFmpeg would play good.mp4
+    names = ["garbage.mp4", "truncated.mp4", "soundonly.mp4", "noframes.mp4", "odd.avi", "tags.mkv", "list.mkv",
+             "good.mp4"]
     result = cli("run", tiny_cyclegan, *names, "-o", "out", "--json")
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     rows = {Path(r["input"]).name: r for r in map(json.loads, result.stdout.splitlines())}
@@ -164,6 +166,7 @@ def test_bad_videos_fail_alone_and_leave_nothing(cli, tmp_path, tiny_cyclegan):
     assert "no video stream" in rows["soundonly.mp4"]["error"]
     assert "codec is not supported" in rows["odd.avi"]["error"]
     assert "metadata is not valid UTF-8" in rows["tags.mkv"]["error"]
+    assert "not an MP4, MOV, MKV, WebM, AVI or GIF container" in rows["list.mkv"]["error"]
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["good.mp4"]  # no temporary files left
 
 
