@@ -208,17 +208,20 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
         app_state.fail(str(exc))
     finally:
         reporter.close()
-        distributed.close()
-    if distributed.is_main:
-        if summary.get("ranks_identical") is False:
-            app_state.error("ranks ended with different weights")
-            return 1
+    distributed.close()
+    code = 130 if summary["interrupted"] else 0
+    if distributed.is_main and summary.get("ranks_identical") is False:
+        app_state.error("ranks ended with different weights")
+        code = 1
+    elif distributed.is_main:
         written = export_run(app_state.registry, run_path, name=name, overwrite=True)
         losses = ", ".join(f"{k} {v:.3f}" for k, v in summary["losses"].items())
         app_state.note(f"{'interrupted' if summary['interrupted'] else 'finished'} at step {summary['step']} "
                        f"({summary['seconds']:.0f} s); {losses}")
         app_state.note("exported " + ", ".join(f"{p.stem} ({p})" for p in written))
-    return 130 if summary["interrupted"] else 0
+    if distributed.enabled:
+        distributed.exit(code)
+    return code
 
 
 class Reporter:
