@@ -15,6 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgtrans.errors import ImgtransError
+from imgtrans.inputs import NOT_REGULAR, regular_file_size
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 
@@ -43,15 +44,12 @@ MAX_FILE_BYTES = 2 << 30
 def read_file(path, *, limit: int = MAX_FILE_BYTES) -> bytes:
     """The bytes of a regular file; FIFOs, devices, sockets and oversized files
     are refused before reading (no hang, no unbounded read)."""
-    import os
-    import stat
-
     try:
-        info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):
-            raise ImageError("not a regular file (a folder, FIFO, device or socket)")
-        if info.st_size > limit:
-            raise ImageError(f"file too large ({info.st_size} bytes; the limit is {limit})")
+        size = regular_file_size(path)
+        if size is None:
+            raise ImageError(NOT_REGULAR)
+        if size > limit:
+            raise ImageError(f"file too large ({size} bytes; the limit is {limit})")
         with open(path, "rb") as fh:
             data = fh.read(limit + 1)
     except OSError as exc:

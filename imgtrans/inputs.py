@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import glob
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -18,6 +19,16 @@ OUTPUT_FORMATS = ("png", "jpg", "webp", "gif")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
 VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}  # a GIF is a video when animated
 VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm", "avi", "gif")
+
+NOT_REGULAR = "not a regular file (a folder, FIFO, device or socket)"
+
+
+def regular_file_size(path) -> int | None:
+    """The size of a regular file; None for a folder, FIFO, device or socket,
+    which a reader would block on or read forever. OSError if it cannot be
+    looked at (missing, a symlink loop)."""
+    info = os.stat(path)
+    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 @dataclass(frozen=True)

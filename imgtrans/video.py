@@ -14,9 +14,7 @@ under the final name.
 
 from __future__ import annotations
 
-import os
 import queue
-import stat
 import threading
 import time
 from dataclasses import dataclass
@@ -29,7 +27,7 @@ import numpy as np
 from imgtrans.errors import INPUT_ERROR, ImgtransError
 from imgtrans.files import atomic_target
 from imgtrans.imageio import DEFAULT_MAX_PIXELS
-from imgtrans.inputs import VIDEO_EXTENSIONS
+from imgtrans.inputs import NOT_REGULAR, VIDEO_EXTENSIONS, regular_file_size
 from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
 
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
@@ -71,7 +69,7 @@ def is_video(path: Path) -> bool:
     try:
         from PIL import Image
 
-        if not stat.S_ISREG(os.stat(path).st_mode):  # a FIFO would block Pillow
+        if regular_file_size(path) is None:  # a FIFO would block Pillow
             return False
         with Image.open(path) as image:
             return getattr(image, "n_frames", 1) > 1
@@ -103,8 +101,8 @@ def _av():
 def _open_input(av, source: Path):
     """The container, from a regular file only: FFmpeg would wait on a FIFO forever."""
     try:
-        if not stat.S_ISREG(os.stat(source).st_mode):
-            raise VideoError("not a regular file (a folder, FIFO, device or socket)")
+        if regular_file_size(source) is None:
+            raise VideoError(NOT_REGULAR)
     except OSError as exc:
         raise VideoError(f"cannot read ({exc.strerror or exc})") from None
     try:
