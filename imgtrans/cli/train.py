@@ -208,7 +208,6 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
         app_state.fail(str(exc))
     finally:
         reporter.close()
-    distributed.close()
     code = 130 if summary["interrupted"] else 0
     if distributed.is_main and summary.get("ranks_identical") is False:
         app_state.error("ranks ended with different weights")
@@ -220,7 +219,7 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
                        f"({summary['seconds']:.0f} s); {losses}")
         app_state.note("exported " + ", ".join(f"{p.stem} ({p})" for p in written))
     if distributed.enabled:
-        distributed.exit(code)
+        distributed.exit(code)  # after rank 0's export: the group is not needed for it
     return code
 
 
