@@ -9,7 +9,7 @@ Importing this package does not import torch; loading a model does.
 
 from imgtrans.errors import ImgtransError, ModelKindError, OptionError
 from imgtrans.hookspecs import hookimpl
-from imgtrans.hub import MissingWeightsError, ModelInfo, list_models, load
+from imgtrans.hub import MissingWeightsError, ModelInfo, detect, list_models, load
 from imgtrans.plugins import make_plugin_manager
 from imgtrans.registry import Registry, UnknownModelError
 from imgtrans.spec import Family, ModelSpec, Preprocess, WeightsSource
@@ -26,6 +26,7 @@ __all__ = [
     "Registry",
     "UnknownModelError",
     "WeightsSource",
+    "detect",
     "hookimpl",
     "list_models",
     "load",

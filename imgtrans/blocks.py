@@ -15,21 +15,24 @@ from torch import nn
 NORMS = ("instance", "batch", "none")
 
 
-def norm_layer(kind: str, *, affine: bool | None = None):
-    """A norm-layer factory; `affine` overrides the reference default
-    (batch norm affine with running stats, instance norm plain)."""
+def norm_layer(kind: str, *, instance_affine: bool = False):
+    """A norm-layer factory as the reference makes them: batch norm affine with
+    running statistics, instance norm plain unless `instance_affine` (learned
+    scale and shift, as some third-party checkpoints have)."""
     if kind == "batch":
-        return functools.partial(nn.BatchNorm2d, affine=True if affine is None else affine, track_running_stats=True)
+        return functools.partial(nn.BatchNorm2d, affine=True, track_running_stats=True)
     if kind == "instance":
-        return functools.partial(nn.InstanceNorm2d, affine=bool(affine), track_running_stats=False)
+        return functools.partial(nn.InstanceNorm2d, affine=instance_affine, track_running_stats=False)
     if kind == "none":
         return lambda channels: nn.Identity()
     raise ValueError(f"unknown norm {kind!r} (choose from {', '.join(NORMS)})")
 
 
 def uses_bias(kind: str) -> bool:
-    """The reference gives convolutions a bias unless batch norm follows them."""
-    return kind != "batch"
+    """The reference gives convolutions a bias only where instance norm follows
+    them (its test is `norm_layer.func == nn.InstanceNorm2d`, false for batch
+    norm and for no norm), so its `--norm none` checkpoints have none."""
+    return kind == "instance"
 
 
 def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:

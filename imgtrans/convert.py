@@ -1,46 +1,93 @@
-"""Importing other people's checkpoints into the weights store (imports torch).
+"""Foreign checkpoints: reading them (weights only), detecting what they are,
+building the generator they hold, and importing them into the store (imports torch).
 
 Reference checkpoints are bare generator state dicts saved with torch.save;
-they are opened with ``torch.load(weights_only=True)`` so no pickled code runs.
+they are opened with ``torch.load(weights_only=True)`` so no pickled code runs,
+and memory-mapped where the format allows, so reading names and shapes does not
+read the weights.
 """
 
 from __future__ import annotations
 
 import pickle
 import re
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
 from imgtrans import weights as wfile
-from imgtrans.loading import load_state_strict
+from imgtrans.detection import (
+    RUNNING_STATS,
+    Detection,
+    DetectionError,
+    Report,
+    TensorMeta,
+    choose,
+    detect_shapes,
+    flatten,
+)
+from imgtrans.loading import LoadedModel, load_state_strict
 from imgtrans.registry import Registry
-from imgtrans.spec import Preprocess
-from imgtrans.weights import WeightsError
+from imgtrans.spec import Family, Preprocess
+from imgtrans.weights import WeightsError, WeightsInfo
 
-_NORM_BUFFERS = ("running_mean", "running_var", "num_batches_tracked")
+# CLI spellings of the architecture options, for messages.
+FLAGS = {"netG": "--netG", "norm": "--norm", "ngf": "--ngf", "norm_affine": "--norm-affine",
+         "use_dropout": "--dropout/--no-dropout"}
 
 
-def read_checkpoint(path: Path) -> dict[str, Any]:
-    """A flat name -> tensor dict from a .pth/.pt (weights only) or .safetensors file."""
-    import torch
+@dataclass
+class CheckpointFile:
+    """A checkpoint's tensors by dotted name (containers flattened), read
+    without running code: shapes at once, values only when asked."""
 
+    path: Path
+    shapes: dict[str, TensorMeta]
+    others: int
+    loaded: dict[str, Any] | None  # torch.load's tensors (memory-mapped); None for safetensors
+
+    def tensors(self, prefix: str) -> dict[str, Any]:
+        if self.loaded is None:
+            from safetensors import SafetensorError
+            from safetensors.torch import load_file
+
+            try:
+                self.loaded = load_file(str(self.path))
+            except (SafetensorError, OSError) as exc:
+                raise WeightsError(f"{self.path}: not a readable safetensors file ({exc})") from exc
+        return {k[len(prefix):]: v for k, v in self.loaded.items() if k.startswith(prefix)}
+
+
+def open_checkpoint(path: Path) -> CheckpointFile:
+    """A .pth/.pt/.ckpt/.bin (weights only) or .safetensors file, flattened."""
     if not path.is_file():
         raise WeightsError(f"{path}: no such file")
     if path.stat().st_size == 0:
         raise WeightsError(f"{path}: empty file")
     if path.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
+        _, table = wfile.read_header(path)
+        shapes = {k: TensorMeta(tuple(v["shape"]), v["dtype"].lower()) for k, v in table.items()}
+        if not shapes:
+            raise WeightsError(f"{path}: a safetensors file with no tensors")
+        return CheckpointFile(path, shapes, 0, None)
+    obj = _torch_load(path)
+    tensors, others = flatten(obj)
+    if not tensors:
+        raise WeightsError(f"{path}: no tensors in it (found {type(obj).__name__})")
+    shapes = {k: TensorMeta(tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in tensors.items()}
+    return CheckpointFile(path, shapes, others, tensors)
 
-        try:
-            state = load_file(str(path))
-        except (SafetensorError, OSError) as exc:
-            raise WeightsError(f"{path}: not a readable safetensors file ({exc})") from exc
-        if any(k.startswith("G.") for k in state):  # an imgtrans file: take its generator
-            state = {k[2:]: v for k, v in state.items() if k.startswith("G.")}
-        return state
+
+def _torch_load(path: Path) -> Any:
+    import torch
+
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError as exc:
+            if "mmap" not in str(exc) and "zipfile" not in str(exc):
+                raise
+            return torch.load(path, map_location="cpu", weights_only=True)  # the pre-1.6 format cannot be mapped
     except pickle.UnpicklingError as exc:
         detail = _unpickler_detail(str(exc))
         if "global" in detail.lower():
@@ -49,16 +96,110 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     except Exception as exc:  # torch.load raises many types on arbitrary bytes
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path}: not a PyTorch checkpoint ({first})") from exc
-    if isinstance(obj, Mapping) and isinstance(obj.get("state_dict"), Mapping):
-        obj = obj["state_dict"]
-    if not isinstance(obj, Mapping) or not obj:
-        raise WeightsError(f"{path}: not a state dict (found {type(obj).__name__})")
-    state = {}
-    for key, value in obj.items():
-        if not isinstance(value, torch.Tensor):
-            raise WeightsError(f"{path}: entry {key!r} is not a tensor ({type(value).__name__})")
-        state[key.removeprefix("module.")] = value
-    return state
+
+
+def inspect_checkpoint(registry: Registry, path: Path) -> tuple[CheckpointFile, Report]:
+    """What every installed family sees in `path` (names and shapes only)."""
+    file = open_checkpoint(path)
+    return file, detect_shapes(registry, file.shapes, file.others)
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """A checkpoint's family and full config, and the detection behind them
+    (None when the user's flags were taken for a layout nothing recognised)."""
+
+    family: Family
+    config: Any
+    detection: Detection | None
+
+
+def resolve(registry: Registry, file: CheckpointFile, report: Report, *, family_name: str | None = None,
+            options: Mapping[str, Any] | None = None, network: str | None = None) -> Resolved:
+    """Detection, checked against the user's flags: a flag may set what the
+    file cannot show, and one that contradicts the file is an error naming
+    both. Where nothing is detected, `family_name` with flags loads as told."""
+    options = dict(options or {})
+    if family_name is not None:
+        registry.family(family_name)  # an unknown family is named before anything else
+    try:
+        detection = choose(report, str(file.path), family=family_name, network=network)
+    except DetectionError:
+        if family_name is None or report.detections or network is not None:
+            raise
+        family = registry.family(family_name)
+        return Resolved(family, _make_config(family, options, file.path), None)
+    config = dict(detection.config)
+    for key, value in options.items():
+        if key not in config:
+            raise DetectionError(f"{file.path}: {detection.family} has no option {key!r}")
+        if key not in detection.assumed and config[key] != value:
+            raise DetectionError(f"{file.path}: {FLAGS.get(key, key)} {_shown(value)} contradicts the file, which "
+                                 f"holds {key}={_shown(config[key])} ({detection.architecture})")
+        config[key] = value
+    family = registry.family(detection.family)
+    return Resolved(family, _make_config(family, config, file.path), detection)
+
+
+def _shown(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _make_config(family: Family, options: Mapping[str, Any], path: Path) -> Any:
+    try:
+        return family.make_config(options)
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{path}: {exc}") from None
+
+
+def build_generator(file: CheckpointFile, resolved: Resolved):
+    """The family's generator with the file's weights, strictly loaded."""
+    import torch
+
+    detection = resolved.detection
+    state = file.tensors(detection.prefix if detection else "")
+    if detection is not None:
+        for key in detection.dropped:
+            state.pop(key, None)
+        for key in detection.filled:
+            state[key] = torch.tensor(0)
+    elif len(state) and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    family, config = resolved.family, resolved.config
+    if family.checkpoint_filter is not None:
+        state = family.checkpoint_filter(state, config)
+    net = family.build_generator(config)
+    if detection is None:
+        state = drop_instance_norm_buffers(state, net)
+    load_state_strict(net, state, what=f"{file.path} (as {family.name} {_describe(config)})")
+    return net
+
+
+def load_checkpoint(registry: Registry, path: Path, *, family_name: str | None = None,
+                    options: Mapping[str, Any] | None = None, network: str | None = None) -> LoadedModel:
+    """Run a foreign checkpoint directly: detected and converted in memory,
+    the same network and weights that importing it would store."""
+    file, report = inspect_checkpoint(registry, path)
+    resolved = resolve(registry, file, report, family_name=family_name, options=options, network=network)
+    generator = build_generator(file, resolved)
+    info = WeightsInfo(
+        path=path, name=path.stem, family=resolved.family.name, config=asdict(resolved.config),
+        preprocess=default_preprocess(resolved).to_dict(), direction="", license="unknown", source=str(path),
+        source_sha256="", labels=(), summary=_summary(resolved), raw={},
+    )
+    return LoadedModel(info=info, family=resolved.family, config=resolved.config, generator=generator)
+
+
+def default_preprocess(resolved: Resolved) -> Preprocess:
+    """The reference's training preprocessing, with the file's channel count."""
+    channels = getattr(resolved.config, "input_nc", getattr(resolved.config, "channels", 3))
+    return Preprocess(channels=1 if channels == 1 else 3)
+
+
+def _summary(resolved: Resolved) -> str:
+    if resolved.detection is not None:
+        return f"{resolved.family.name}: {resolved.detection.architecture}"
+    return f"{resolved.family.name}: {_describe(resolved.config)}"
 
 
 def _unpickler_detail(message: str) -> str:
@@ -89,7 +230,7 @@ def drop_instance_norm_buffers(state: dict[str, Any], net) -> dict[str, Any]:
     cleaned = {}
     for key, value in state.items():
         prefix, _, leaf = key.rpartition(".")
-        if leaf in _NORM_BUFFERS and key not in own and isinstance(modules.get(prefix), torch.nn.InstanceNorm2d):
+        if leaf in RUNNING_STATS and key not in own and isinstance(modules.get(prefix), torch.nn.InstanceNorm2d):
             continue
         cleaned[key] = value
     return cleaned
@@ -100,47 +241,46 @@ def import_checkpoint(
     source: Path,
     *,
     name: str,
-    family_name: str,
-    options: Mapping[str, Any],
     destination: Path,
-    preprocess: Preprocess,
+    family_name: str | None = None,
+    options: Mapping[str, Any] | None = None,
+    network: str | None = None,
+    preprocess: Preprocess | None = None,
     direction: str = "",
     license: str = "unknown",
     source_label: str = "",
     summary: str = "",
     labels: tuple[str, ...] = (),
     half: bool = False,
-) -> Path:
-    """Convert `source` into an imgtrans safetensors file at `destination`."""
-    family = registry.family(family_name)
-    config = family.make_config(options)
-    net = family.build_generator(config)
-    state = read_checkpoint(source)
-    if family.checkpoint_filter is not None:
-        state = family.checkpoint_filter(state, config)
-    state = drop_instance_norm_buffers(state, net)
-    load_state_strict(net, state, what=f"{source} (as {family_name} {_describe(config)})")
+) -> Resolved:
+    """Convert `source` into an imgtrans safetensors file at `destination`;
+    the architecture is read from the file (flags may add what it cannot show)."""
+    import json
+
+    file, report = inspect_checkpoint(registry, source)
+    resolved = resolve(registry, file, report, family_name=family_name, options=options, network=network)
+    net = build_generator(file, resolved)
     tensors = {}
     for key, tensor in net.state_dict().items():
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         tensors["G." + key] = tensor
-    from dataclasses import asdict
-
+    extra = {"detected": json.dumps(resolved.detection.to_dict(), sort_keys=True)} if resolved.detection else None
     metadata = wfile.make_metadata(
         name=name,
-        family=family_name,
-        config=asdict(config),
-        preprocess=preprocess.to_dict(),
+        family=resolved.family.name,
+        config=asdict(resolved.config),
+        preprocess=(preprocess or default_preprocess(resolved)).to_dict(),
         direction=direction,
         license=license,
         source=source_label or str(source),
         source_sha256=wfile.sha256_file(source),
         labels=labels,
-        summary=summary,
+        summary=summary or _summary(resolved),
+        extra=extra,
     )
     wfile.save(destination, tensors, metadata)
-    return destination
+    return resolved
 
 
 def _describe(config) -> str:

@@ -25,6 +25,18 @@ def register_models(register):
 
 
 @hookspec
+def detect_checkpoint(checkpoint, report):
+    """Say what a foreign checkpoint is, from names and shapes alone.
+
+    ``checkpoint`` is an :class:`imgtrans.detection.Checkpoint` (one candidate
+    network of the file: tensor name -> shape and dtype, no values). Call
+    ``report(Proposal(...))`` with your family and every option you can read
+    (the core verifies it by building your generator on the meta device and
+    comparing every tensor), or ``report(Unsupported(...))`` for a layout you
+    recognise that no installed family runs. Report nothing otherwise."""
+
+
+@hookspec
 def register_commands(app):
     """Add commands to the CLI: ``app`` is the root ``typer.Typer``; call
     ``app.command()`` or ``app.add_typer(...)`` on it."""

@@ -20,6 +20,7 @@ from imgtrans.registry import Registry, UnknownModelError, WeightsStatus
 from imgtrans.spec import ModelSpec
 
 if TYPE_CHECKING:
+    from imgtrans.detection import Detection
     from imgtrans.pipeline import ConditionalModel, TranslationModel
 
 Progress = Callable[[int, "int | None"], None]  # (bytes so far, total or None)
@@ -123,14 +124,50 @@ def weights_file(registry: Registry, spec: ModelSpec, *, mirror: str | None = No
     )
 
 
-def find_model(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec | None, Path | None]:
-    """A catalogue/cache name, or the path of an imgtrans .safetensors file."""
-    if isinstance(name_or_path, Path) or (str(name_or_path).endswith(store.SUFFIX) and Path(name_or_path).is_file()):
+def checkpoint_path(registry: Registry, name_or_path: str | Path) -> Path | None:
+    """The file `name_or_path` names (a Path, or text ending in a checkpoint
+    suffix that is not a model's name), or None for a model name."""
+    if isinstance(name_or_path, Path):
+        path = name_or_path
+    elif str(name_or_path).endswith(store.CHECKPOINT_SUFFIXES) and str(name_or_path) not in registry.models:
         path = Path(name_or_path)
-        if not path.is_file():
-            raise MissingWeightsError(f"{path}: no such weights file")
-        return None, path
-    return registry.model(str(name_or_path)), None
+    else:
+        return None
+    if not path.is_file():
+        raise MissingWeightsError(f"{path}: no such weights file")
+    return path
+
+
+def find_model(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec | None, Path | None]:
+    """A catalogue/cache name, or the path of a weights file (imgtrans or foreign)."""
+    path = checkpoint_path(registry, name_or_path)
+    return (None, path) if path is not None else (registry.model(str(name_or_path)), None)
+
+
+def detect(path: str | Path, *, network: str | None = None, registry: Registry | None = None) -> "Detection":
+    """What generator a checkpoint holds (family, every option, channels,
+    parameters), read from its tensor names and shapes; `DetectionError`
+    (an `ImgtransError`) says why when it holds none, or several."""
+    from imgtrans.convert import inspect_checkpoint
+    from imgtrans.detection import choose
+
+    registry = registry or default_registry()
+    _, report = inspect_checkpoint(registry, Path(path))
+    return choose(report, str(path), network=network)
+
+
+def load_network(registry: Registry, path: Path, *, network: str | None = None):
+    """An imgtrans file as its metadata says; any other checkpoint detected
+    from its names and shapes and converted in memory."""
+    from imgtrans.weights import is_imgtrans_file
+
+    if is_imgtrans_file(path):
+        from imgtrans.loading import load_generator
+
+        return load_generator(registry, path)
+    from imgtrans.convert import load_checkpoint
+
+    return load_checkpoint(registry, path, network=network)
 
 
 def load(
@@ -145,9 +182,12 @@ def load(
     eval_mode: bool = False,
     max_memory: int | str | None = None,
     compile: bool = False,
+    network: str | None = None,
     registry: Registry | None = None,
 ) -> "TranslationModel | ConditionalModel":
-    """Load a model by name (`imgtrans models`) or from a `.safetensors` file.
+    """Load a model by name (`imgtrans models`) or from a file: an imgtrans
+    `.safetensors` file, or any generator checkpoint (`.pth`, `.pt`, a
+    foreign `.safetensors`), whose architecture is read from the file.
 
     `device`: auto (default; or $IMGTRANS_DEVICE), cpu, cuda, cuda:N, mps.
     `precision`: fp32, bf16, fp16 or auto (default: reduced precision only
@@ -158,7 +198,8 @@ def load(
     turns it off and `eval_mode=True` uses the stored running statistics.
     `compile=True` runs whole pictures through torch.compile: faster once
     compiled (seconds to a minute per process and picture size), for many
-    pictures or a video; refused with test-time dropout.
+    pictures or a video; refused with test-time dropout. `network` picks the
+    generator of a checkpoint that holds several (e.g. "G_A").
     """
     from imgtrans.device import resolve as resolve_device
     from imgtrans.device import validate
@@ -174,10 +215,9 @@ def load(
     if path is None:
         path = weights_file(registry, spec, mirror=mirror, progress=progress)
 
-    from imgtrans.loading import load_generator
     from imgtrans.pipeline import ConditionalModel, TranslationModel
 
-    loaded = load_generator(registry, path)
+    loaded = load_network(registry, path, network=network)
     torch_device = resolve_device(device)
     name = spec.name if spec is not None else path.stem
     if loaded.family.kind == "conditional":
@@ -198,4 +238,4 @@ def load(
     return TranslationModel(name, loaded, device=torch_device, options=options, preprocess=preprocess)
 
 
-__all__ = ["ModelInfo", "MissingWeightsError", "UnknownModelError", "list_models", "load"]
+__all__ = ["ModelInfo", "MissingWeightsError", "UnknownModelError", "detect", "list_models", "load"]

@@ -118,7 +118,13 @@ def _decode(data: bytes, channels: int, limit: int) -> Picture:
 
 
 def from_pil(image: Image.Image, *, channels: int = 3) -> Picture:
-    """A PIL image in any mode -> `channels` 8-bit channels and its alpha, if any."""
+    """A PIL image in any mode -> `channels` 8-bit channels and its alpha, if any.
+
+    A model that takes 2 or 4 channels gets gray + alpha or RGBA as its data
+    (nothing is split off to re-attach)."""
+    if channels in (2, 4):
+        source = image if image.mode in ("LA", "RGBA", "P", "PA") else _to_8bit(image)
+        return Picture(np.ascontiguousarray(np.asarray(source.convert("LA" if channels == 2 else "RGBA"))), None)
     alpha = _extract_alpha(image)
     rgb_or_gray = _to_8bit(image)
     if channels == 1:
@@ -129,7 +135,9 @@ def from_pil(image: Image.Image, *, channels: int = 3) -> Picture:
 
 
 def to_pil(pixels: np.ndarray, alpha: np.ndarray | None = None) -> Image.Image:
-    """HxWxC uint8 (C = 1 or 3) and optional alpha -> a PIL image (L, LA, RGB or RGBA)."""
+    """HxWxC uint8 (C = 1 to 4: L, LA, RGB, RGBA) and optional alpha -> a PIL image."""
+    if pixels.shape[2] in (2, 4):
+        return Image.fromarray(np.ascontiguousarray(pixels), "LA" if pixels.shape[2] == 2 else "RGBA")
     image = Image.fromarray(pixels[:, :, 0], "L") if pixels.shape[2] == 1 else Image.fromarray(pixels, "RGB")
     if alpha is not None:
         image = image.convert("LA" if image.mode == "L" else "RGBA")
@@ -166,6 +174,8 @@ def encode(pixels: np.ndarray, alpha: np.ndarray | None, ext: str) -> bytes:
     """Pixels (HxWxC uint8) and optional alpha -> file bytes in format `ext`."""
     fmt = FORMATS[ext]
     image = to_pil(pixels, alpha if fmt != "JPEG" else None)
+    if fmt == "JPEG" and image.mode in ("LA", "RGBA"):  # a 2- or 4-channel model's output: JPEG has no alpha
+        image = image.convert(image.mode[:-1])
     buffer = io.BytesIO()
     options = {"quality": 95} if fmt in ("JPEG", "WEBP") else {}
     image.save(buffer, format=fmt, **options)

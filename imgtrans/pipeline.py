@@ -115,7 +115,7 @@ class TranslationModel(_Model):
         c = batch.shape[1]
         if c not in (1, 2, 3, 4):
             raise ImageError(f"a tensor image needs 1-4 channels (gray, gray+alpha, RGB, RGBA), not {c}")
-        alpha = batch[:, c - 1 :] if c in (2, 4) else None
+        alpha = batch[:, c - 1 :] if c in (2, 4) and c != self.channels else None
         colour = batch[:, : c - 1] if alpha is not None else batch
         out = self._run_tensor(_tensor_channels(colour.float(), self.channels))
         out = out.to(device=image.device, dtype=image.dtype)
@@ -236,6 +236,8 @@ def _split_array(image: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarr
     if min(image.shape[:2]) < 1:
         raise ImageError(f"empty image {image.shape}")
     c = image.shape[2]
+    if c == channels:  # what the model takes (a 2- or 4-channel model's alpha is data)
+        return np.ascontiguousarray(image), None, flat
     alpha = np.ascontiguousarray(image[:, :, c - 1]) if c in (2, 4) else None
     colour = image[:, :, : c - 1] if alpha is not None else image
     mode = "L" if colour.shape[2] == 1 else "RGB"
@@ -246,6 +248,8 @@ def _split_array(image: np.ndarray, channels: int) -> tuple[np.ndarray, np.ndarr
 def _tensor_channels(x: torch.Tensor, channels: int) -> torch.Tensor:
     if x.shape[1] == channels:
         return x
+    if channels in (2, 4):
+        raise ImageError(f"this model takes {channels} channels, not {x.shape[1]}")
     if channels == 1:
         return (x * _LUMA.to(x).view(1, 3, 1, 1)).sum(1, keepdim=True)
     return x.expand(-1, 3, -1, -1)

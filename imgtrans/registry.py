@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Callable, Literal
 
 from imgtrans import store
 from imgtrans.errors import ImgtransError
@@ -25,10 +25,21 @@ class UnknownModelError(ImgtransError, LookupError):
         super().__init__(f"unknown model {name!r}.{hint} See `imgtrans models`.")
 
 
+class UnknownFamilyError(ImgtransError, LookupError):
+    """A family no installed plugin registers (a cached model whose plugin
+    was uninstalled, a typo in --family)."""
+
+
 @dataclass(frozen=True)
 class Located:
     status: WeightsStatus
     path: Path | None
+
+
+def _keywords(impl) -> Callable:
+    """Call a hook implementation with the arguments it names (pluggy's rule:
+    an implementation may take fewer than the spec)."""
+    return lambda **kwargs: impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
 
 
 @dataclass
@@ -37,6 +48,8 @@ class Registry:
     models: dict[str, ModelSpec] = field(default_factory=dict)
     owners: dict[str, str] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    # (plugin name, its detect_checkpoint implementation)
+    detectors: list[tuple[str, Callable]] = field(default_factory=list)
 
     @classmethod
     def from_plugin_manager(cls, pm, *, include_cache: bool = True) -> "Registry":
@@ -47,6 +60,7 @@ class Registry:
             impl.function(register=lambda family, _p=impl.plugin_name: registry.add_family(family, _p))
         for impl in pm.hook.register_models.get_hookimpls():
             impl.function(register=lambda spec, _p=impl.plugin_name: registry.add_model(spec, _p))
+        registry.detectors = [(impl.plugin_name, _keywords(impl)) for impl in pm.hook.detect_checkpoint.get_hookimpls()]
         if include_cache:
             registry.add_cached_models()
         return registry
@@ -124,7 +138,7 @@ class Registry:
             return self.families[name]
         except KeyError:
             known = ", ".join(sorted(self.families)) or "none"
-            raise LookupError(f"unknown model family {name!r} (installed: {known})") from None
+            raise UnknownFamilyError(f"unknown model family {name!r} (installed: {known})") from None
 
     def locate(self, spec: ModelSpec) -> Located:
         """Shipped weights win; then the cache; then a download source."""

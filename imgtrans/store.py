@@ -7,6 +7,9 @@ from pathlib import Path
 
 HOME_ENV = "IMGTRANS_HOME"
 SUFFIX = ".safetensors"
+# Files `imgtrans run FILE` and `imgtrans.load(FILE)` take directly: imgtrans
+# files, and foreign checkpoints whose architecture is detected.
+CHECKPOINT_SUFFIXES = (SUFFIX, ".pth", ".pt", ".ckpt", ".bin")
 
 
 def home() -> Path:

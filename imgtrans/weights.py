@@ -114,6 +114,11 @@ def read_header(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     return metadata, header
 
 
+def is_imgtrans_file(path: Path) -> bool:
+    """A safetensors file with imgtrans metadata (else a foreign checkpoint)."""
+    return path.suffix == ".safetensors" and PREFIX + "family" in read_header(path)[0]
+
+
 def read_info(path: Path) -> WeightsInfo:
     metadata, _ = read_header(path)
     if PREFIX + "family" not in metadata:

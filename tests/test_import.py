@@ -43,12 +43,26 @@ def test_import_pix2pix_and_dataparallel_prefix(cli, tmp_path):
     assert torch.equal(load_tensors(store.cached_path("p"))["model.model.0.weight"], state["model.model.0.weight"])
 
 
-def test_wrong_architecture_is_one_clear_line(cli, tmp_path):
+def test_flags_that_contradict_the_file_are_one_clear_line(cli, tmp_path):
     make_checkpoint(tmp_path / "g.pth", "cyclegan", netG="resnet_6blocks", ngf=8)
-    result = cli("weights", "import", tmp_path / "g.pth", "--name", "x", "--plugin", "cyclegan", "--ngf", "8")
+    result = cli("weights", "import", tmp_path / "g.pth", "--name", "x", "--netG", "resnet_9blocks", "--ngf", "8")
     assert result.exit_code == 2
-    assert "does not match the network" in result.stderr and "missing" in result.stderr
+    assert "--netG resnet_9blocks contradicts the file" in result.stderr and "netG=resnet_6blocks" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not store.cached_path("x").exists()
+
+
+def test_an_unrecognised_layout_loads_as_told_or_says_what_does_not_match(cli, tmp_path):
+    """Where nothing is detected, --family and the flags are taken, and a
+    mismatch is named key by key (the pre-detection behaviour)."""
+    state = make_checkpoint(tmp_path / "g.pth", "cyclegan", netG="resnet_6blocks", ngf=8)
+    state["extra.weight"] = torch.zeros(2)
+    torch.save(state, tmp_path / "odd.pth")
+    result = cli("weights", "import", tmp_path / "odd.pth", "--name", "x", "--family", "cyclegan")
+    assert result.exit_code == 2 and "tensor(s) it does not have (extra.weight)" in result.stderr
+    torch.save({"a.weight": torch.zeros(3)}, tmp_path / "rand.pth")
+    result = cli("weights", "import", tmp_path / "rand.pth", "--name", "x", "--family", "cyclegan", "--ngf", "8")
+    assert result.exit_code == 2 and "does not match the network" in result.stderr and "missing" in result.stderr
     assert not store.cached_path("x").exists()
 
 

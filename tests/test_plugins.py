@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import imgtrans
@@ -53,7 +54,7 @@ def test_broken_plugin_is_reported_and_others_work(site):
     assert "missing_dependency" in rows["broken"]["error"]
     assert rows["hello"]["version"] == "0.3.0"
     assert rows["hello"]["hooks"] == ["register_commands", "register_models"]
-    assert rows["cyclegan"]["hooks"] == ["register_families", "register_models"] and rows["cyclegan"]["error"] is None
+    assert rows["cyclegan"]["hooks"] == ["detect_checkpoint", "register_families", "register_models"] and rows["cyclegan"]["error"] is None
 
 
 def test_help_and_models_do_not_import_torch(tiny_cyclegan):
@@ -93,7 +94,7 @@ def test_every_hook_is_documented():
     docs = (Path(__file__).parents[1] / "docs" / "plugins.md").read_text()
     pm = make_plugin_manager(autoload=False)
     hooks = [name for name in dir(pm.hook) if not name.startswith("_")]
-    assert hooks == ["register_commands", "register_families", "register_models"]
+    assert hooks == ["detect_checkpoint", "register_commands", "register_families", "register_models"]
     for hook in hooks:
         assert f"`{hook}(" in docs, hook
 
@@ -118,7 +119,7 @@ def test_example_plugin_end_to_end(colormatrix_site, tmp_path):
     assert plugins.returncode == 0, plugins.stderr
     row = next(r for r in json.loads(plugins.stdout) if r["name"] == "colormatrix")
     assert row["package"] == "imgtrans-colormatrix" and row["version"] == "1.0.0" and row["error"] is None
-    assert row["hooks"] == ["register_families", "register_models"]
+    assert row["hooks"] == ["detect_checkpoint", "register_families", "register_models"]
 
     models = imgtrans_cli(colormatrix_site, "models", "--json")
     sepia = next(json.loads(line) for line in models.stdout.splitlines() if '"sepia"' in line)
@@ -134,6 +135,20 @@ def test_example_plugin_end_to_end(colormatrix_site, tmp_path):
     matrix = np.array([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
     expected = np.clip(np.round(pixels.astype(float) @ matrix.T), 0, 255)
     assert np.abs(got - expected).max() <= 1  # a real sepia, through the whole pipeline
+
+    # A third-party family's bare checkpoint is detected through its own hook and runs without flags.
+    from safetensors.torch import load_file
+
+    torch.save({k.removeprefix("G."): v for k, v in load_file(str(COLORMATRIX / "imgtrans_colormatrix" / "sepia.safetensors")).items()},
+               tmp_path / "matrix.pth")
+    seen = imgtrans_cli(colormatrix_site, "weights", "inspect", str(tmp_path / "matrix.pth"), "--json")
+    assert seen.returncode == 0, seen.stderr
+    assert json.loads(seen.stdout)["detections"][0]["config"] == {"channels": 3}
+    bare = imgtrans_cli(colormatrix_site, "run", str(tmp_path / "matrix.pth"), str(tmp_path / "photo.png"),
+                        "-o", str(tmp_path / "bare"))
+    assert bare.returncode == 0, bare.stderr
+    with Image.open(tmp_path / "bare" / "photo.png") as im:
+        assert np.array_equal(np.asarray(im), got)
 
 
 def test_recipe_contract_is_checked_at_registration():

@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import AppState, print_json_line, print_table, state
-from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.cli.resolve import find_target, load_model
 
 CLASSIFIERS = "classifiers"
 
@@ -124,8 +124,8 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         if direction not in ("AtoB", "BtoA"):
             app_state.fail(f"--direction must be AtoB or BtoA, not {direction!r}")
-        spec = find_spec(app_state, model)
-        kind = app_state.registry.family(spec.family).kind
+        found = find_target(app_state, model)
+        kind = found.kind
 
         from imgtrans.evaluation import data as eval_data
         from imgtrans.evaluation import suites
@@ -137,7 +137,7 @@ def register(app: typer.Typer) -> None:
             app_state.fail(str(exc))
         if target is not None and layout != "unpaired":
             app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
-        loaded = load_model(app_state, model, device=device, quiet=as_json, seed=seed, precision="fp32")
+        loaded = load_model(app_state, found, device=device, quiet=as_json, seed=seed, precision="fp32")
         labels = loaded.labels if kind == "conditional" else ()
         reference = find_classifier(app_state, classifier, labels if layout == "conditional" else ())
         if layout == "conditional":

@@ -67,13 +67,15 @@ def register(app: typer.Typer) -> None:
             app_state.fail(str(exc))
         located = registry.locate(spec)
         config = dict(spec.config)
-        parameters = None
+        parameters, detected = None, None
         if located.path is not None:
             try:
-                from imgtrans.weights import read_info
+                from imgtrans.weights import PREFIX, read_info
 
-                config = read_info(located.path).config
+                stored = read_info(located.path)
+                config = stored.config
                 parameters = parameter_count(located.path)
+                detected = json.loads(stored.raw[PREFIX + "detected"]) if PREFIX + "detected" in stored.raw else None
             except WeightsError as exc:
                 app_state.warn(str(exc))
         made = family.make_config(config)
@@ -91,6 +93,7 @@ def register(app: typer.Typer) -> None:
             "precision_psnr": dict(spec.precision_psnr),
             "source": spec.source,
             "license": spec.license,
+            "detected": detected,
         }
         if as_json:
             typer.echo(json.dumps(info, indent=2))
@@ -103,6 +106,9 @@ def register(app: typer.Typer) -> None:
             f"  parameters   {parameters:,}" if parameters is not None else "  parameters   (weights not present)",
             f"  preprocess   {spec.preprocess.describe()}",
         ]
+        if detected is not None:
+            lines.append(f"  detected     {detected['architecture']} (read from the imported file)")
+            lines += [f"  assumed      {k}: {why}" for k, why in detected.get("assumed", {}).items()]
         if multiple is not None:
             lines.append(f"  padding      sides padded to a multiple of {multiple} (ONNX inputs must be multiples of it)")
         if spec.precision_psnr:

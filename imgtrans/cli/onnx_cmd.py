@@ -8,14 +8,14 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import state
-from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.cli.resolve import find_target, load_model
 
 
 def register(app: typer.Typer) -> None:
     @app.command("onnx", rich_help_panel="Use models")
     def onnx_command(
         ctx: typer.Context,
-        model: Annotated[str, typer.Argument(help="A translation model (see `imgtrans models`).")],
+        model: Annotated[str, typer.Argument(help="A translation model (see `imgtrans models`), or its weights file.")],
         output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx file to write.")],
         opset: Annotated[Optional[int], typer.Option(help="ONNX opset (18-23) (default: 18).")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
@@ -24,12 +24,12 @@ def register(app: typer.Typer) -> None:
         multiples of the padding multiple that `imgtrans info` shows), the translation
         in [0, 1] out, normalisation inside. pix2pix exports without dropout noise."""
         app_state = state(ctx)
-        spec = find_spec(app_state, model)
-        if app_state.registry.family(spec.family).kind != "translate":
+        target = find_target(app_state, model)
+        if target.kind != "translate":
             app_state.fail(f"{model!r} generates images from labels; only translators export to ONNX")
         if output.is_dir():
             app_state.fail(f"{output}: is a folder (give the .onnx file's path)")
-        translator = load_model(app_state, model, device="cpu", precision="fp32", dropout=False, quiet=True)
+        translator = load_model(app_state, target, device="cpu", precision="fp32", dropout=False, quiet=True)
         path = translator.to_onnx(output, opset=opset, overwrite=overwrite)
         app_state.note(f"wrote {path} (input 'image': N x {translator.channels} x H x W, H and W multiples of "
                        f"{translator.pad_multiple}; output 'translated')")

@@ -1,30 +1,68 @@
-"""From a model name to a loaded library model, with the CLI's download
-progress and its notes on stderr. Errors are `ImgtransError`s, turned into
-one-line messages and exit codes by `cli.common.guard`."""
+"""From a model name or a weights file to a loaded library model, with the
+CLI's download progress and its notes on stderr. Errors are `ImgtransError`s,
+turned into one-line messages and exit codes by `cli.common.guard`."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 from imgtrans.cli.common import AppState
-from imgtrans.spec import ModelSpec
+from imgtrans.names import UnsafeNameError, check_component
+from imgtrans.spec import FamilyKind, ModelSpec
 
 
-def find_spec(app_state: AppState, name: str) -> ModelSpec:
-    return app_state.registry.model(name)
+@dataclass(frozen=True)
+class Target:
+    """What a MODEL argument names: a registered model, or a weights file
+    (an imgtrans file, or any checkpoint whose architecture is detected)."""
+
+    name: str  # the model's name, or the file's stem: names the default output folder
+    kind: FamilyKind
+    spec: ModelSpec | None
+    path: Path | None
 
 
-def load_model(app_state: AppState, name: str, *, device: str | None = None, mirror: str | None = None,
+def find_target(app_state: AppState, model: str, *, network: str | None = None) -> Target:
+    from imgtrans.hub import checkpoint_path
+
+    registry = app_state.registry
+    path = checkpoint_path(registry, model)
+    if path is None:
+        spec = registry.model(model)
+        return Target(spec.name, registry.family(spec.family).kind, spec, None)
+    from imgtrans.weights import is_imgtrans_file, read_info
+
+    if is_imgtrans_file(path):
+        family = read_info(path).family
+    else:
+        from imgtrans.convert import inspect_checkpoint, resolve
+
+        file, report = inspect_checkpoint(registry, path)
+        family = resolve(registry, file, report, network=network).family.name
+    try:
+        name = check_component(path.stem, "file name")
+    except UnsafeNameError:
+        name = "model"
+    return Target(name, registry.family(family).kind, None, path)
+
+
+def load_model(app_state: AppState, target: Target | str, *, device: str | None = None, mirror: str | None = None,
                quiet: bool = False, **options):
-    """`imgtrans.load(name, ...)`, downloading with a progress bar on a terminal."""
+    """`imgtrans.load(...)`, downloading with a progress bar on a terminal."""
     from imgtrans.cli.download_ui import progress_reporter
     from imgtrans.device import resolve
     from imgtrans.hub import load, weights_file
 
     registry = app_state.registry
-    spec = registry.model(name)
-    with progress_reporter(app_state, spec.name) as (progress, on_url):
-        fresh = registry.locate(spec).path is None
-        path = weights_file(registry, spec, mirror=mirror, progress=progress, on_url=on_url)
-    if fresh:
-        app_state.note(f"saved {spec.name} to {path}")
+    if isinstance(target, str):
+        target = find_target(app_state, target)
+    if target.spec is not None:
+        spec = target.spec
+        with progress_reporter(app_state, spec.name) as (progress, on_url):
+            fresh = registry.locate(spec).path is None
+            path = weights_file(registry, spec, mirror=mirror, progress=progress, on_url=on_url)
+        if fresh:
+            app_state.note(f"saved {spec.name} to {path}")
     resolve(device, warn=None if quiet else app_state.note)  # says once when auto falls back to the CPU
-    return load(name, device=device, registry=registry, **options)
+    return load(target.path or target.name, device=device, registry=registry, **options)

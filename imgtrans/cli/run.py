@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import INPUT_ERROR, AppState, print_json_line, state
-from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.cli.resolve import find_target, load_model
 from imgtrans.device import validate
 from imgtrans.errors import check_seed
 from imgtrans.inputs import OUTPUT_FORMATS, VIDEO_FORMATS, Result, plan
@@ -24,7 +24,7 @@ def register(app: typer.Typer) -> None:
     @app.command("run", rich_help_panel="Use models")
     def run_command(
         ctx: typer.Context,
-        model: Annotated[str, typer.Argument(help="Model name (see `imgtrans models`).")],
+        model: Annotated[str, typer.Argument(help="Model name (see `imgtrans models`), or a weights file: an imgtrans .safetensors, or a generator checkpoint (.pth, .pt, ...) whose architecture is read from it.")],
         inputs: Annotated[list[str], typer.Argument(help="Image files, folders, quoted globs, or - for stdin.")],
         output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder (default: ./imgtrans-out/MODEL).")] = None,
         device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
@@ -47,6 +47,7 @@ def register(app: typer.Typer) -> None:
         stats_window: Annotated[float, typer.Option(min=0.01, help="Video: each frame is normalised with the statistics of its shot's frames around it, Gaussian-weighted over this many seconds (standard deviation).")] = DEFAULT_WINDOW,
         per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).")] = False,
         max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures and video frames with more pixels (decompression-bomb guard) (default: Pillow's, about 89 million).")] = None,
+        network: Annotated[Optional[str], typer.Option(help="The generator to run from a checkpoint that holds several (e.g. G_A).")] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
 
@@ -66,19 +67,20 @@ def register(app: typer.Typer) -> None:
         use_stdin = "-" in inputs
         if use_stdin and len(inputs) > 1:
             app_state.fail("'-' (stdin) cannot be combined with other inputs")
-        spec = find_spec(app_state, model)
-        if app_state.registry.family(spec.family).kind != "translate":
+        target = find_target(app_state, model, network=network)
+        if target.kind != "translate":
             app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
 
-        out_dir = output if output is not None else Path("imgtrans-out") / model
+        out_dir = output if output is not None else Path("imgtrans-out") / target.name
         if not use_stdin:
             writable_folder(app_state, out_dir)
         jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite, video_ext=video_ext)
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
 
-        translator = load_model(app_state, model, device=device, mirror=mirror, seed=seed, dropout=not no_dropout,
-                                eval_mode=eval_mode, max_memory=budget, precision=precision, compile=compile)
+        translator = load_model(app_state, target, device=device, mirror=mirror, seed=seed, dropout=not no_dropout,
+                                eval_mode=eval_mode, max_memory=budget, precision=precision, compile=compile,
+                                network=network)
         decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
         if use_stdin:
             raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans.cli.common import state
-from imgtrans.cli.resolve import find_spec, load_model
+from imgtrans.cli.resolve import find_target, load_model
 from imgtrans.device import validate
 from imgtrans.errors import check_seed
 
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
     @app.command("sample", rich_help_panel="Use models")
     def sample_command(
         ctx: typer.Context,
-        model: Annotated[str, typer.Argument(help="A conditional model (see `imgtrans models`).")],
+        model: Annotated[str, typer.Argument(help="A conditional model (see `imgtrans models`), or its weights file.")],
         label: Annotated[Optional[list[str]], typer.Option("--label", "-l", help="Class index or name; repeat for several (default: all).")] = None,
         n: Annotated[int, typer.Option("-n", min=1, help="Samples per label.")] = 8,
         seed: Annotated[Optional[int], typer.Option(help="Random seed for reproducible samples.")] = None,
@@ -30,12 +30,12 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         validate(device)
         check_seed(seed)
-        spec = find_spec(app_state, model)
-        if app_state.registry.family(spec.family).kind != "conditional":
+        found = find_target(app_state, model)
+        if found.kind != "conditional":
             app_state.fail(f"{model!r} translates images; use `imgtrans run {model} IMAGE...`")
-        generator = load_model(app_state, model, device=device)
+        generator = load_model(app_state, found, device=device)
         indices = generator.label_indices(label)
-        target = output or (Path("imgtrans-out") / model / ("" if separate else "samples.png"))
+        target = output or (Path("imgtrans-out") / found.name / ("" if separate else "samples.png"))
         if target.exists() and not separate and not target.is_file():
             app_state.fail(f"{target}: is a folder (pass a .png path, or --separate for a folder)")
 

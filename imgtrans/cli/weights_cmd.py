@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from imgtrans import store
-from imgtrans.cli.common import human_size, print_table, state
+from imgtrans.cli.common import INPUT_ERROR, human_size, print_table, state
 from imgtrans.weights import WeightsError, read_info
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -21,15 +21,17 @@ weights_app = typer.Typer(help="Import, list and remove model weights.", no_args
 @weights_app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Optional[Path], typer.Argument(help="A reference-format .pth (bare generator state dict) or .safetensors file.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Model name to register it under.")] = None,
-    plugin: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
+    file: Annotated[Optional[Path], typer.Argument(help="A generator checkpoint: .pth/.pt (read weights-only) or .safetensors; its architecture is read from it.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Model name to register it under (default: the file's stem).")] = None,
+    plugin: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family (default: detected; --plugin is the old spelling).")] = None,
+    network: Annotated[Optional[str], typer.Option(help="The generator to take from a file that holds several (e.g. G_A, netG).")] = None,
     from_package: Annotated[Optional[str], typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
     output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
-    netG: Annotated[Optional[str], typer.Option("--netG", help="Generator architecture, e.g. resnet_9blocks, unet_256.")] = None,
-    norm: Annotated[Optional[str], typer.Option(help="instance, batch or none.")] = None,
-    ngf: Annotated[Optional[int], typer.Option(help="Generator width (filters in the first layer).")] = None,
-    norm_affine: Annotated[Optional[bool], typer.Option("--norm-affine/--no-norm-affine", help="Instance norm with learned scale and shift.")] = None,
+    netG: Annotated[Optional[str], typer.Option("--netG", help="Override: generator architecture, e.g. resnet_9blocks, unet_256 (default: detected).")] = None,
+    norm: Annotated[Optional[str], typer.Option(help="Override: instance, batch or none (default: detected).")] = None,
+    ngf: Annotated[Optional[int], typer.Option(help="Override: generator width (default: detected).")] = None,
+    norm_affine: Annotated[Optional[bool], typer.Option("--norm-affine/--no-norm-affine", help="Override: instance norm with learned scale and shift (default: detected).")] = None,
+    dropout: Annotated[Optional[bool], typer.Option("--dropout/--no-dropout", help="Dropout layers (a U-Net's cannot be seen in the file; default: on, as the reference's pix2pix).")] = None,
     direction: Annotated[str, typer.Option(help="What it translates, e.g. 'horse -> zebra'.")] = "",
     license: Annotated[str, typer.Option(help="Licence of the weights.")] = "unknown",
     source: Annotated[str, typer.Option(help="Where the file came from (default: its path).")] = "",
@@ -37,52 +39,109 @@ def import_command(
     half: Annotated[bool, typer.Option(help="Store in float16 (half the size).")] = False,
     force: Annotated[bool, typer.Option(help="Replace a cached model of the same name.")] = False,
 ) -> None:
-    """Convert a checkpoint into the weights store, so `imgtrans run NAME` uses it."""
+    """Convert a checkpoint into the weights store, so `imgtrans run NAME` uses it.
+    The family and architecture are read from the file's tensor names and shapes."""
     app_state = state(ctx)
     registry = app_state.registry
     if from_package:
         spec = _spec_from_package(app_state, from_package, name)
         file, name, plugin = _package_file(app_state, spec), spec.name, spec.family
         license, source = spec.license, source or spec.source
-    if file is None or name is None or plugin is None:
-        app_state.fail("give FILE, --name and --plugin (or --from PACKAGE)")
+    if file is None:
+        app_state.fail("give FILE (or --from PACKAGE)")
+    if name is None:
+        name = file.stem
+        if not NAME_PATTERN.match(name):
+            app_state.fail(f"{file.name}: its stem is not a model name; give --name")
     if not NAME_PATTERN.match(name):
         app_state.fail(f"invalid model name {name!r} (letters, digits, '.', '_' and '-')")
-    try:
-        family = registry.family(plugin)
-    except LookupError as exc:
-        app_state.fail(str(exc))
+    if plugin is not None:
+        registry.family(plugin)
     if output is None and name in registry.models and registry.locate(registry.models[name]).status == "shipped":
         app_state.fail(f"{name!r} is a shipped model; choose another --name or write elsewhere with -o")
     destination = output or store.cached_path(name)
     if destination.exists() and not force:
         app_state.fail(f"{destination} already exists (use --force to replace it)")
-    options = {k: v for k, v in {"netG": netG, "norm": norm, "ngf": ngf, "norm_affine": norm_affine}.items() if v is not None}
+    flags = {"netG": netG, "norm": norm, "ngf": ngf, "norm_affine": norm_affine, "use_dropout": dropout}
+    options = {k: v for k, v in flags.items() if v is not None}
     spec = registry.models.get(name)
-    if spec is not None and not options:
-        options = dict(spec.config)  # a catalogue entry knows its architecture
+    if spec is not None and not options and plugin in (None, spec.family):
+        options, plugin = dict(spec.config), spec.family  # a catalogue entry knows its architecture
     from imgtrans.convert import import_checkpoint
-    from imgtrans.spec import Preprocess
 
-    preprocess = spec.preprocess if spec is not None else Preprocess()
+    resolved = import_checkpoint(
+        registry,
+        file,
+        name=name,
+        destination=destination,
+        family_name=plugin,
+        options=options,
+        network=network,
+        preprocess=spec.preprocess if spec is not None else None,
+        direction=direction or (spec.direction if spec else ""),
+        license=license if license != "unknown" or spec is None else spec.license,
+        source_label=source or str(file),
+        labels=tuple(x.strip() for x in labels.split(",") if x.strip()) or (spec.labels if spec else ()),
+        half=half,
+    )
+    detection = resolved.detection
+    what = f"{resolved.family.name}: {detection.architecture}" if detection else resolved.family.name
+    app_state.note(f"imported {file} as {name!r} ({what}) into {destination}")
+    for key, why in (detection.assumed.items() if detection else ()):
+        if key not in options:
+            app_state.note(f"assumed {key}={getattr(resolved.config, key)}: {why}")
+
+
+@weights_app.command("inspect")
+def inspect_command(
+    ctx: typer.Context,
+    file: Annotated[Path, typer.Argument(help="A checkpoint (.pth, .pt, .safetensors, ...): read by names and shapes, weights only.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What a checkpoint holds: family, architecture and options, channels,
+    parameters, dtype, and the tensors nothing could place. Exit 0 when it
+    holds one runnable generator, 1 otherwise."""
+    from imgtrans.convert import inspect_checkpoint
+    from imgtrans.detection import DetectionError, choose
+
+    app_state = state(ctx)
+    loaded, report = inspect_checkpoint(app_state.registry, file)
     try:
-        import_checkpoint(
-            registry,
-            file,
-            name=name,
-            family_name=family.name,
-            options=options,
-            destination=destination,
-            preprocess=preprocess,
-            direction=direction or (spec.direction if spec else ""),
-            license=license if license != "unknown" or spec is None else spec.license,
-            source_label=source or str(file),
-            labels=tuple(x.strip() for x in labels.split(",") if x.strip()) or (spec.labels if spec else ()),
-            half=half,
-        )
-    except (WeightsError, ValueError, TypeError) as exc:
-        app_state.fail(str(exc))
-    app_state.note(f"imported {file} as {name!r} ({family.name}) into {destination}")
+        chosen, verdict = choose(report, str(file)), "runnable"
+    except DetectionError as exc:
+        chosen, verdict = None, str(exc)
+    if as_json:
+        typer.echo(json.dumps({
+            "file": str(file), "tensors": report.tensors, "other_entries": report.other_entries,
+            "runnable": chosen is not None, "verdict": verdict,
+            "chosen": chosen.network if chosen is not None else None,
+            "detections": [d.to_dict() for d in report.detections],
+            "unsupported": [{"network": root or None, "what": u.what, "reason": u.reason} for root, u in report.unsupported],
+            "shapes": {k: list(m.shape) for k, m in loaded.shapes.items()},
+        }, indent=2))
+        raise typer.Exit(0 if chosen is not None else INPUT_ERROR)
+    lines = [f"{file}: {report.tensors} tensor(s)" + (f", {report.other_entries} other entr{'y' if report.other_entries == 1 else 'ies'}" if report.other_entries else "")]
+    for d in report.detections:
+        where = f" under {d.network!r}" if d.network else ""
+        channels = f"{d.input_channels} -> {d.output_channels}" if d.input_channels else f"-> {d.output_channels}"
+        lines += [f"{d.family}{where}: {d.architecture}",
+                  "  options      " + ", ".join(f"{k}={v}" for k, v in d.config.items()),
+                  f"  channels     {channels}",
+                  f"  parameters   {d.parameters:,} ({d.dtype})"]
+        lines += [f"  note         {note}" for note in d.notes]
+        lines += [f"  assumed      {k}: {why}" for k, why in d.assumed.items()]
+        if d.unexplained:
+            lines.append(f"  unplaced     {len(d.unexplained)}: {', '.join(d.unexplained[:8])}{' ...' if len(d.unexplained) > 8 else ''}")
+    for root, u in report.unsupported:
+        lines.append(f"not runnable{f' under {root!r}' if root else ''}: {u.what}: {u.reason}")
+    if chosen is None:
+        sample = ", ".join(f"{k} {list(m.shape)}" for k, m in list(loaded.shapes.items())[:6])
+        lines += [f"tensors      {sample}{' ...' if report.tensors > 6 else ''}", f"verdict      {verdict}"]
+    else:
+        lines.append(f"verdict      runnable: `imgtrans run {file} ...` or `imgtrans weights import {file}`"
+                     + (f" (--network {chosen.network} is taken)" if chosen.network else ""))
+    typer.echo("\n".join(lines))
+    raise typer.Exit(0 if chosen is not None else INPUT_ERROR)
 
 
 @weights_app.command("list")
@@ -135,11 +194,10 @@ def pull_command(
 ) -> None:
     """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
     from imgtrans.cli.download_ui import progress_reporter
-    from imgtrans.cli.resolve import find_spec
     from imgtrans.hub import download_weights
 
     app_state = state(ctx)
-    specs = [find_spec(app_state, name) for name in names]
+    specs = [app_state.registry.model(name) for name in names]
     for spec in specs:
         located = app_state.registry.locate(spec)
         if located.path is not None:

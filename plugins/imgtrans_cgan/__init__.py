@@ -48,6 +48,13 @@ def register_families(register):
 
 
 @hookimpl
+def detect_checkpoint(checkpoint, report):
+    from .detect import detect
+
+    detect(checkpoint, report)
+
+
+@hookimpl
 def register_models(register):
     from .catalogue import catalogue
 

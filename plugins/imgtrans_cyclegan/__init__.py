@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from imgtrans import Family, hookimpl
 
-from .config import GENERATORS, CycleGANConfig
+from .config import CycleGANConfig
 from .hparams import CycleGANTrainConfig
 
 
@@ -19,7 +19,7 @@ def build_generator(config: CycleGANConfig):
         input_nc=config.input_nc,
         output_nc=config.output_nc,
         ngf=config.ngf,
-        n_blocks=GENERATORS[config.netG],
+        n_blocks=config.n_blocks,
         norm=config.norm,
         norm_affine=config.norm_affine,
         use_dropout=config.use_dropout,
@@ -61,6 +61,13 @@ FAMILY = Family(
 @hookimpl
 def register_families(register):
     register(FAMILY)
+
+
+@hookimpl
+def detect_checkpoint(checkpoint, report):
+    from .detect import detect
+
+    detect(checkpoint, report)
 
 
 @hookimpl

@@ -3,9 +3,12 @@ fields that inference and training both use, declared once."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-GENERATORS = {"resnet_9blocks": 9, "resnet_6blocks": 6}
+# resnet_Nblocks: the reference names resnet_9blocks and resnet_6blocks; any
+# block count builds (checkpoints from forks use others).
+RESNET = re.compile(r"resnet_([1-9][0-9]?)blocks")
 
 
 @dataclass(frozen=True)
@@ -22,8 +25,15 @@ class CycleGANConfig:
     ndf: int = 64
     n_layers_D: int = 3
 
+    @property
+    def n_blocks(self) -> int:
+        return int(RESNET.fullmatch(self.netG).group(1))
+
     def __post_init__(self):
-        if self.netG not in GENERATORS:
-            raise ValueError(f"cyclegan: unknown netG {self.netG!r} (choose from {', '.join(GENERATORS)})")
+        if not isinstance(self.netG, str) or not RESNET.fullmatch(self.netG):
+            raise ValueError(f"cyclegan: unknown netG {self.netG!r} (resnet_Nblocks, N from 1 to 99: "
+                             "resnet_9blocks, resnet_6blocks, ...)")
         if self.norm not in ("instance", "batch", "none"):
             raise ValueError(f"cyclegan: unknown norm {self.norm!r} (choose from instance, batch, none)")
+        if self.norm_affine and self.norm != "instance":
+            raise ValueError(f"cyclegan: norm_affine is for instance norm (batch norm is always affine), not {self.norm!r}")

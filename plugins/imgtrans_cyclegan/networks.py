@@ -38,11 +38,11 @@ class ResnetGenerator(nn.Module):
         ngf: int = 64,
         n_blocks: int = 9,
         norm: str = "instance",
-        norm_affine: bool | None = None,
+        norm_affine: bool = False,
         use_dropout: bool = False,
     ):
         super().__init__()
-        make_norm = norm_layer(norm, affine=norm_affine)
+        make_norm = norm_layer(norm, instance_affine=norm_affine)
         bias = uses_bias(norm)
         model: list[nn.Module] = [
             nn.ReflectionPad2d(3),

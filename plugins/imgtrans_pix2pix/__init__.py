@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from imgtrans import Family, hookimpl
 
-from .config import GENERATORS, Pix2PixConfig
+from .config import Pix2PixConfig
 from .hparams import Pix2PixTrainConfig
 
 
@@ -18,9 +18,10 @@ def build_generator(config: Pix2PixConfig):
     return UnetGenerator(
         input_nc=config.input_nc,
         output_nc=config.output_nc,
-        num_downs=GENERATORS[config.netG],
+        num_downs=config.num_downs,
         ngf=config.ngf,
         norm=config.norm,
+        norm_affine=config.norm_affine,
         use_dropout=config.use_dropout,
     )
 
@@ -47,7 +48,7 @@ FAMILY = Family(
     config_type=Pix2PixConfig,
     build_generator=build_generator,
     build_discriminator=build_discriminator,
-    pad_multiple=lambda config: 2 ** GENERATORS[config.netG],
+    pad_multiple=lambda config: 2**config.num_downs,
     train_config=Pix2PixTrainConfig,
     make_recipe=make_recipe,
 )
@@ -56,6 +57,13 @@ FAMILY = Family(
 @hookimpl
 def register_families(register):
     register(FAMILY)
+
+
+@hookimpl
+def detect_checkpoint(checkpoint, report):
+    from .detect import detect
+
+    detect(checkpoint, report)
 
 
 @hookimpl

@@ -61,10 +61,11 @@ class UnetGenerator(nn.Module):
         num_downs: int = 8,
         ngf: int = 64,
         norm: str = "batch",
+        norm_affine: bool = False,
         use_dropout: bool = True,
     ):
         super().__init__()
-        make_norm = norm_layer(norm)
+        make_norm = norm_layer(norm, instance_affine=norm_affine)
         common = {"make_norm": make_norm, "bias": uses_bias(norm)}
         block = UnetSkipConnectionBlock(ngf * 8, ngf * 8, innermost=True, **common)
         for _ in range(num_downs - 5):

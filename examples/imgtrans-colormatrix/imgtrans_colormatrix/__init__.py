@@ -50,6 +50,19 @@ def register_families(register):
 
 
 @imgtrans.hookimpl
+def detect_checkpoint(checkpoint, report):
+    """A bare colour-matrix state dict (`0.weight` C x C x 1 x 1, `0.bias`):
+    `imgtrans run matrix.pth` and `imgtrans weights import` need no flags.
+    imgtrans verifies the proposal by building the network on the meta device."""
+    from imgtrans.detection import Proposal
+
+    shape = checkpoint.shape("0.weight")
+    if shape is not None and len(shape) == 4 and shape[0] == shape[1] and shape[2:] == (1, 1):
+        report(Proposal(family="colormatrix", config={"channels": shape[0]},
+                        architecture=f"{shape[0]}x{shape[0]} colour matrix", channels=(shape[0], shape[0])))
+
+
+@imgtrans.hookimpl
 def register_models(register):
     register(
         imgtrans.ModelSpec(
