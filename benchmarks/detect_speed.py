@@ -7,7 +7,9 @@ times, in one process after torch is imported: `inspect_checkpoint` + `choose`
 (names and shapes only; what `imgtrans weights inspect` and every `run FILE`
 start with) against a full `torch.load` / safetensors load of the same file.
 Each figure is the median of 5 runs after one untimed run (the page cache is
-warm: this measures the work, not the disk).
+warm: this measures the work, not the disk). The last column is a whole
+`imgtrans weights inspect FILE` process (start-up and torch import included),
+median of 3.
 
 Usage: python benchmarks/detect_speed.py [--ngf 136] [--json]
 """
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -71,16 +75,20 @@ def main() -> None:
             else:
                 load = lambda: torch.load(path, map_location="cpu", weights_only=True)  # noqa: E731
             detect_s, load_s = median_seconds(detect), median_seconds(load)
+            command = [sys.executable, "-m", "imgtrans", "weights", "inspect", str(path)]
+            process_s = median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), runs=3)
             rows.append({"format": kind, "megabytes": round(path.stat().st_size / 1e6, 1),
                          "parameters": found.parameters, "detect_ms": round(detect_s * 1e3, 1),
-                         "full_load_ms": round(load_s * 1e3, 1), "ratio": round(load_s / detect_s, 2)})
+                         "full_load_ms": round(load_s * 1e3, 1), "ratio": round(load_s / detect_s, 2),
+                         "inspect_process_ms": round(process_s * 1e3)})
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print("| file | size | detect (names and shapes) | full load | load / detect |")
-    print("| --- | --- | --- | --- | --- |")
+    print("| file | size | detect (names and shapes) | full load | load / detect | `imgtrans weights inspect` process |")
+    print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
-        print(f"| {r['format']} | {r['megabytes']} MB | {r['detect_ms']} ms | {r['full_load_ms']} ms | {r['ratio']}x |")
+        print(f"| {r['format']} | {r['megabytes']} MB | {r['detect_ms']} ms | {r['full_load_ms']} ms | {r['ratio']}x "
+              f"| {r['inspect_process_ms']} ms |")
 
 
 if __name__ == "__main__":

@@ -6,7 +6,8 @@ docs/benchmarks.md quotes (raw JSON with --json).
 
 Needs Fashion-MNIST (apt-get install dataset-fashion-mnist) and, for the
 digits, scikit-learn. `--grids DIR` also writes the translators' example grids
-(made with `imgtrans run`, as a user would) that the model cards show.
+(made with `imgtrans run`, as a user would) that the model cards show,
+vintage's included.
 Usage: python benchmarks/quality.py [--data DATA] [--json] [--grids DIR]
 """
 
@@ -117,6 +118,24 @@ def grids(data: Path, out: Path) -> None:
         boots = [np.asarray(Image.open(p)) for p in sorted((shoes / "testB").glob("*.png"))[:10]]
         save_grid([sneakers, run_model("sneaker2boot", sneakers, tmp), boots, run_model("boot2sneaker", boots, tmp)],
                   out / "sneaker2boot-examples.png")
+        vintage_examples(tmp, out / "vintage-examples.jpg")
+
+
+def vintage_examples(tmp: Path, path: Path, height: int = 300) -> None:
+    """The cat and the coffee cup from examples/ at full resolution through
+    `imgtrans run vintage`, original left and vintage right, rows scaled to `height`."""
+    photos = [ROOT / "examples" / "cat.jpg", ROOT / "examples" / "coffee.jpg"]
+    subprocess.run(["imgtrans", "run", "vintage", *map(str, photos), "-o", str(tmp / "vintage"), "--device", "cpu",
+                    "--precision", "fp32", "--quiet"], check=True)
+    rows = []
+    for photo in photos:
+        pair = [Image.open(photo).convert("RGB"), Image.open(tmp / "vintage" / f"{photo.stem}.png").convert("RGB")]
+        pair = [np.asarray(im.resize((round(im.width * height / im.height), height), Image.BICUBIC)) for im in pair]
+        rows.append(np.concatenate([pair[0], np.full((height, 8, 3), 255, np.uint8), pair[1]], 1))
+    width = max(row.shape[1] for row in rows)
+    rows = [np.pad(row, ((0, 8), (0, width - row.shape[1]), (0, 0)), constant_values=255) for row in rows]
+    Image.fromarray(np.concatenate(rows)[:-8]).save(path, quality=90)
+    print(f"wrote {path}", file=sys.stderr)
 
 
 FASHION_ORDER = ("t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot")

@@ -12,18 +12,20 @@ from imgtrans.hookspecs import hookimpl
 from imgtrans.hub import MissingWeightsError, ModelInfo, detect, list_models, load
 from imgtrans.plugins import make_plugin_manager
 from imgtrans.registry import Registry, UnknownModelError
-from imgtrans.spec import Family, ModelSpec, Preprocess, WeightsSource
+from imgtrans.spec import Family, ModelCard, ModelSpec, Preprocess, ScaleSensitivity, WeightsSource
 
 __all__ = [
     "Family",
     "ImgtransError",
     "MissingWeightsError",
     "ModelInfo",
+    "ModelCard",
     "ModelKindError",
     "ModelSpec",
     "OptionError",
     "Preprocess",
     "Registry",
+    "ScaleSensitivity",
     "UnknownModelError",
     "WeightsSource",
     "detect",

@@ -102,7 +102,7 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
         reason = str(exc).replace(str(part), "the downloaded file") if part else str(exc)
         raise DownloadError(
             f"could not get weights for {spec.name!r} from {url}: {reason}; if you have the file, import it: "
-            f"imgtrans weights import FILE --name {spec.name} --plugin {spec.family}"
+            f"imgtrans weights import FILE --name {spec.name}"
         ) from None
     finally:
         if part is not None:
@@ -120,7 +120,7 @@ def weights_file(registry: Registry, spec: ModelSpec, *, mirror: str | None = No
         return download_weights(registry, spec, mirror=mirror, progress=progress, on_url=on_url)
     raise MissingWeightsError(
         f"no weights for model {spec.name!r}: import a checkpoint with "
-        f"`imgtrans weights import FILE --name {spec.name} --plugin {spec.family}`"
+        f"`imgtrans weights import FILE --name {spec.name}`"
     )
 
 
@@ -235,7 +235,8 @@ def load(
     preprocess = spec.preprocess if spec is not None else Preprocess.from_dict(loaded.info.preprocess)
     options = InferenceOptions(eval_mode=eval_mode, dropout=dropout, seed=seed, max_memory=budget, precision=chosen,
                                compile=compile)
-    return TranslationModel(name, loaded, device=torch_device, options=options, preprocess=preprocess)
+    scale = spec.card.scale if spec is not None and spec.card is not None else None
+    return TranslationModel(name, loaded, device=torch_device, options=options, preprocess=preprocess, scale=scale)
 
 
 __all__ = ["ModelInfo", "MissingWeightsError", "UnknownModelError", "detect", "list_models", "load"]

@@ -21,7 +21,7 @@ from imgtrans import imageio
 from imgtrans.errors import ModelKindError, OptionError, check_seed
 from imgtrans.imageio import ImageError
 from imgtrans.loading import LoadedModel
-from imgtrans.spec import Preprocess
+from imgtrans.spec import Preprocess, ScaleSensitivity
 from imgtrans.temporal import DEFAULT_WINDOW
 from imgtrans.translate import FrameStatistics, InferenceOptions, Translator
 
@@ -54,8 +54,9 @@ class TranslationModel(_Model):
     """An image-to-image generator: `model(image)` -> translated image."""
 
     def __init__(self, name: str, loaded: LoadedModel, *, device: torch.device, options: InferenceOptions,
-                 preprocess: Preprocess):
+                 preprocess: Preprocess, scale: ScaleSensitivity | None = None):
         super().__init__(name, loaded, device)
+        self.scale = scale
         family, config = loaded.family, loaded.config
         self.direction = loaded.info.direction
         self.preprocess = preprocess
@@ -77,6 +78,15 @@ class TranslationModel(_Model):
         """Whether normalisation uses each picture's own statistics (so a video
         shares them across frames); False in eval mode."""
         return self._translator.normalises_per_image
+
+    def scale_note(self, height: int, width: int) -> str | None:
+        """One line for a picture far from the size this model was trained at,
+        where that was measured to matter (small models trained on one size)."""
+        if self.scale is None or not self.scale.far(height, width):
+            return None
+        side = self.scale.trained_side
+        return (f"{self.name} was trained at {side}x{side}; this {width}x{height} picture is far from it "
+                f"({self.scale.figures}); --load-size {side} resizes pictures first")
 
     def translate_arrays(self, batch: list[np.ndarray]) -> list[np.ndarray]:
         """HxWxC uint8 arrays of one size with the model's input channels ->

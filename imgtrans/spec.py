@@ -126,6 +126,40 @@ class WeightsSource:
 
 
 @dataclass(frozen=True)
+class ScaleSensitivity:
+    """A model measured to lose quality on pictures far from its training size
+    (small models trained on one size): `imgtrans run` says so, once."""
+
+    trained_side: int
+    # Shorter sides within this relative distance of the trained side are fine.
+    tolerance: float
+    # The figures behind it and the command that measured them.
+    figures: str
+    command: str
+
+    def far(self, height: int, width: int) -> bool:
+        ratio = min(height, width) / self.trained_side
+        return ratio <= 1 - self.tolerance or ratio >= 1 / (1 - self.tolerance)
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a person choosing a model needs beyond its architecture: measured
+    quality (with the command that measured it, or why it was not), an example
+    before/after (a file beside the weights, or why there is none), and known
+    failure modes. Trained size, licence, source and its sha256 are the
+    spec's own fields."""
+
+    quality: str
+    example: str
+    failure_modes: tuple[str, ...]
+    scale: ScaleSensitivity | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """A named, runnable model: a family, its config, and where weights live."""
 
@@ -142,3 +176,4 @@ class ModelSpec:
     # PSNR (dB) of each reduced precision against fp32, measured on the example
     # photos (benchmarks/precision.py); drives --precision auto and refusals.
     precision_psnr: Mapping[str, float] = field(default_factory=dict)
+    card: ModelCard | None = None

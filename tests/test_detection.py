@@ -313,3 +313,40 @@ def test_unknown_family_of_a_cached_model_is_one_line(cli, tmp_path):
         imgtrans.load("orphan")
     with pytest.raises(DetectionError):
         choose(detect_shapes(fresh(), {"x": TensorMeta((1,), "float32")}), "x")
+
+
+def test_every_builtin_model_has_a_complete_card(registry):
+    """Trained size, licence, source and its sha256, measured quality with its
+    command (or why not), an example, failure modes: for every catalogue entry."""
+    from imgtrans.weights import sha256_file
+
+    builtin = [s for s in registry.models.values() if registry.owners[s.name] in ("cyclegan", "pix2pix", "cgan")]
+    assert len(builtin) == 29  # 23 published by the authors, 6 shipped
+    for spec in builtin:
+        card = spec.card
+        assert card is not None and card.quality and card.example and card.failure_modes, spec.name
+        assert spec.preprocess.crop_size and spec.license not in ("", "unknown") and spec.source, spec.name
+        assert spec.weights.sha256 or spec.weights.url, f"{spec.name}: no sha256 and nothing to record one at download"
+        if spec.weights.filename and not spec.weights.package:  # trained here: the shipped file is the source
+            assert sha256_file(registry.locate(spec).path) == spec.weights.sha256, spec.name
+        if "`" in card.quality:  # a measured figure names the command that measured it
+            assert "imgtrans " in card.quality or "benchmarks/" in card.quality, spec.name
+        shown = card.example.split(" ")[0]
+        if shown.endswith((".png", ".jpg")):
+            assert (Path(__file__).resolve().parents[1] / "weights" / shown).is_file(), spec.name
+
+
+def test_run_notes_a_picture_far_from_the_trained_scale(cli, tmp_path):
+    from PIL import Image
+
+    for side in (28, 32):
+        Image.fromarray(np.full((side, side), 40, np.uint8)).save(tmp_path / f"s{side}.png")
+    far = cli("run", "sneaker2boot", tmp_path / "s28.png", "-o", tmp_path / "a")
+    assert far.exit_code == 0 and "trained at 32x32; this 28x28 picture is far from it" in far.stderr
+    assert "0.80 at 28" in far.stderr and "--load-size 32" in far.stderr
+    near = cli("run", "sneaker2boot", tmp_path / "s32.png", "-o", tmp_path / "b")
+    assert near.exit_code == 0 and "far from it" not in near.stderr
+    quiet = cli("run", "sneaker2boot", tmp_path / "s28.png", "-o", tmp_path / "c", "-q")
+    assert "far from it" not in quiet.stderr
+    model = imgtrans.load("sneaker2boot")
+    assert model.scale_note(28, 28) and model.scale_note(30, 31) is None and model.scale_note(64, 64)

@@ -1,6 +1,8 @@
 """Catalogue weights downloaded over real HTTP from a local server (127.0.0.1)."""
 
+import hashlib
 import http.server
+import json
 import socket
 import threading
 import time
@@ -68,8 +70,10 @@ def test_pull_then_run(cli, server, tmp_path):
     info = read_info(store.cached_path("horse2zebra"))
     assert info.family == "cyclegan" and info.config["netG"] == "resnet_9blocks"
     assert info.source == f"{server}/cyclegan/pretrained_models/horse2zebra.pth"
-    assert len(info.source_sha256) == 64
+    assert info.source_sha256 == hashlib.sha256(Handler.files["horse2zebra.pth"]).hexdigest()
     assert not list(store.cache_dir().glob("*.part")) and not list(store.cache_dir().glob(".*"))
+    # the card's sha256, unknown before (the authors publish none), is the one recorded at download
+    assert json.loads(cli("info", "horse2zebra", "--json").stdout)["source_sha256"] == info.source_sha256
 
     random_image(tmp_path / "horse.jpg", size=(30, 22))
     run = cli("run", "horse2zebra", "horse.jpg", "-o", "out")

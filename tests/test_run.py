@@ -136,7 +136,7 @@ def test_missing_weights_says_how_to_get_them(cli, tmp_path):
     random_image(tmp_path / "a.png", size=(12, 12))
     result = cli("run", "ghost", "a.png", pm=make_plugin_manager(plugins=(Catalogue(),)))
     assert result.exit_code == 2
-    assert "imgtrans weights import FILE --name ghost --plugin cyclegan" in result.stderr
+    assert "imgtrans weights import FILE --name ghost`" in result.stderr
 
 
 def test_load_size_resizes_shorter_side(cli, tiny_cyclegan, tmp_path):

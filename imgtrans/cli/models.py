@@ -16,6 +16,7 @@ from imgtrans.weights import WeightsError, parameter_count
 
 def _row(registry, spec) -> dict:
     located = registry.locate(spec)
+    crop = spec.preprocess.crop_size or spec.preprocess.load_size
     return {
         "name": spec.name,
         "family": spec.family,
@@ -26,7 +27,24 @@ def _row(registry, spec) -> dict:
         "url": spec.weights.url,
         "size": located.path.stat().st_size if located.path else None,
         "plugin": registry.owners.get(spec.name),
+        "trained_size": f"{crop}x{crop}" if crop else None,
+        "license": spec.license,
+        "source": spec.source,
+        "source_sha256": spec.weights.sha256 or _recorded_sha256(located.path),
+        "card": spec.card.to_dict() if spec.card is not None else None,
     }
+
+
+def _recorded_sha256(path) -> str | None:
+    """A download's or import's source sha256, recorded in its file when it was made."""
+    if path is None:
+        return None
+    try:
+        from imgtrans.weights import read_info
+
+        return read_info(path).source_sha256 or None
+    except WeightsError:
+        return None
 
 
 def register(app: typer.Typer) -> None:
@@ -91,8 +109,6 @@ def register(app: typer.Typer) -> None:
             "labels": list(spec.labels),
             "pad_multiple": multiple,
             "precision_psnr": dict(spec.precision_psnr),
-            "source": spec.source,
-            "license": spec.license,
             "detected": detected,
         }
         if as_json:
@@ -119,6 +135,16 @@ def register(app: typer.Typer) -> None:
         lines += [
             f"  weights      {info['weights']} {info['path'] or info['url'] or ''}",
             f"  source       {spec.source or '-'}",
+            f"  sha256       {info['source_sha256'] or ('recorded at first download' if spec.weights.url else '-')}",
             f"  licence      {spec.license}",
+            f"  trained at   {info['trained_size'] or '-'}",
         ]
+        card = spec.card
+        if card is None:
+            lines.append("  card         none (the plugin gives no model card)")
+        else:
+            lines += [f"  quality      {card.quality}", f"  example      {card.example}"]
+            lines += [f"  fails when   {mode}" for mode in card.failure_modes]
+            if card.scale is not None:
+                lines.append(f"  scale        {card.scale.figures} ({card.scale.command})")
         typer.echo("\n".join(lines))

@@ -118,6 +118,9 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
         return INPUT_ERROR
     if load_size:
         picture = resize_shorter_side(picture, load_size)
+    note = translator.scale_note(*picture.pixels.shape[:2])
+    if note is not None:
+        app_state.note(note)
     [pixels] = translator.translate_arrays([picture.pixels])
     sys.stdout.buffer.write(imageio.encode(pixels, picture.alpha, ext))
     sys.stdout.buffer.flush()
@@ -184,8 +187,18 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
         report(result)
     videos = [job for job in jobs if job.video]
     jobs = [job for job in jobs if not job.video]
+    noted = quiet
+
+    def translate(batch):
+        nonlocal noted
+        note = None if noted else translator.scale_note(*batch[0].shape[:2])
+        if note is not None:
+            app_state.note(note)
+            noted = True
+        return translator.translate_arrays(batch)
+
     stream = translate_files(
-        jobs, translator.translate_arrays, batch_size=batch_size, channels=channels, load_size=load_size,
+        jobs, translate, batch_size=batch_size, channels=channels, load_size=load_size,
         max_pixels=max_pixels, ext=ext, overwrite=overwrite,
     )
     show_progress = app_state.stderr.is_terminal and not quiet and not as_json
