@@ -65,9 +65,11 @@ def translate_files(
     ext: str,
     overwrite: bool,
     workers: int = 2,
+    describe: Callable[[], dict] | None = None,
 ) -> Iterator[Result]:
     """Yield one Result per job, in input order. Consecutive pictures of the
-    same size share a batch (up to `batch_size`)."""
+    same size share a batch (up to `batch_size`). `describe()`, called after
+    each batch, says how it ran (device, precision ...) for its Results."""
 
     def decode(job: Job) -> _Decoded:
         start = time.perf_counter()
@@ -77,7 +79,7 @@ def translate_files(
         except imageio.ImageError as exc:
             return _Decoded(job, None, str(exc), (time.perf_counter() - start) * 1e3)
 
-    def write(decoded: _Decoded, pixels: np.ndarray, compute_ms: float) -> Result:
+    def write(decoded: _Decoded, pixels: np.ndarray, compute_ms: float, ran: dict | None) -> Result:
         start = time.perf_counter()
         try:
             write_atomic(decoded.job.output, imageio.encode(pixels, decoded.picture.alpha, ext), overwrite=overwrite)
@@ -86,7 +88,7 @@ def translate_files(
         except OSError as exc:
             return Result(str(decoded.job.item.path), None, "error", 0.0, f"cannot write {decoded.job.output} ({exc.strerror or exc})")
         ms = decoded.ms + compute_ms + (time.perf_counter() - start) * 1e3
-        return Result(str(decoded.job.item.path), str(decoded.job.output), "ok", ms)
+        return Result(str(decoded.job.item.path), str(decoded.job.output), "ok", ms, ran=ran)
 
     pending: deque[Future | Result] = deque()
     with ThreadPoolExecutor(workers, thread_name_prefix="imgtrans-decode") as decoders, ThreadPoolExecutor(
@@ -110,8 +112,9 @@ def translate_files(
                 batch.clear()
                 return
             per_image = (time.perf_counter() - start) * 1e3 / len(batch)
+            ran = describe() if describe is not None else None
             for d, pixels in zip(batch, outputs):
-                pending.append(writers.submit(write, d, pixels, per_image))
+                pending.append(writers.submit(write, d, pixels, per_image, ran))
             batch.clear()
 
         while queue:

@@ -190,7 +190,7 @@ def load(
     foreign `.safetensors`), whose architecture is read from the file.
 
     `device`: auto (default; or $IMGTRANS_DEVICE), cpu, cuda, cuda:N, mps.
-    `precision`: fp32, bf16, fp16 or auto (default: reduced precision only
+    `precision`: fp32, tf32, bf16, fp16 or auto (default: reduced precision only
     where it was measured at 45 dB or better against fp32 for this model).
     `max_memory` ("2GB" or bytes) bounds the memory for one picture and its
     activations; larger pictures run streamed, with the same result.

@@ -114,10 +114,13 @@ class Result:
     ms: float
     error: str | None = None
     frames: int | None = None  # videos only
+    ran: dict | None = None  # where and how it was computed (pipeline.RunInfo.as_dict)
 
     def as_dict(self) -> dict:
         row = {"input": self.input, "output": self.output, "status": self.status, "ms": round(self.ms, 1), "error": self.error}
-        return row if self.frames is None else {**row, "frames": self.frames}
+        if self.frames is not None:
+            row["frames"] = self.frames
+        return row if self.ran is None else {**row, **self.ran}
 
 
 @dataclass

@@ -43,17 +43,54 @@ def available_ram() -> int:
         return 4 << 30
 
 
-def available_memory(device_type: str = "cpu", index: int | None = None) -> int:
-    """Free memory of the device in bytes: free GPU memory on CUDA, else available RAM."""
+def available_memory(device_type: str = "cpu", index: int | None = None) -> tuple[int, int | None]:
+    """(free, total) bytes of the device: GPU memory on CUDA, available RAM
+    (total unknown: None) elsewhere."""
     if device_type == "cuda":
         import torch
 
-        return int(torch.cuda.mem_get_info(index if index is not None else torch.cuda.current_device())[0])
-    return available_ram()
+        free, total = torch.cuda.mem_get_info(index if index is not None else torch.cuda.current_device())
+        return int(free), int(total)
+    return available_ram(), None
+
+
+# On CUDA the budget is most of the card's free memory, less room for cuDNN's
+# workspaces and the caching allocator's fragmentation: whole pictures run
+# wherever they fit, streaming starts only beyond.
+CUDA_FRACTION = 0.85
+CUDA_RESERVE = 1 << 30
+
+
+def budget_for(device_type: str, free: int) -> int:
+    """The default memory budget for one picture and its activations, given
+    the device's free memory. The CPU keeps a quarter of the available RAM,
+    between 256 MB and 1 GB (a user who passes nothing never runs out of
+    memory, and streaming is as fast there: docs/benchmarks.md)."""
+    if device_type == "cuda":
+        return max(int(free * CUDA_FRACTION) - CUDA_RESERVE, 256 << 20)
+    return int(min(max(free // 4, 256 << 20), 1 << 30))
 
 
 def default_budget(device_type: str = "cpu", index: int | None = None) -> int:
-    """A quarter of the free memory, between 256 MB and 1 GB: whole-image
-    inference up to about 0.7 MP (ResNet-9), streamed beyond (as fast, see
-    docs/benchmarks.md), so a user who passes nothing never runs out of memory."""
-    return int(min(max(available_memory(device_type, index) // 4, 256 << 20), 1 << 30))
+    return budget_for(device_type, available_memory(device_type, index)[0])
+
+
+def reset_peak(device) -> None:
+    """Start measuring the peak memory of `device` (CUDA: allocated bytes)."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.reset_peak_memory_stats(device)
+
+
+def read_peak(device) -> int:
+    """Peak bytes since `reset_peak`: on CUDA the largest allocation total on
+    the card; elsewhere the process's peak resident memory so far (the OS
+    keeps no per-call figure)."""
+    if device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.max_memory_allocated(device))
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

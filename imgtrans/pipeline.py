@@ -11,6 +11,7 @@ give exactly what sequential calls give.
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 from typing import Any, Iterable, Iterator
 
 import numpy as np
@@ -50,6 +51,23 @@ class _Model:
         return f"<{type(self).__name__} {self.name!r} ({self.family}) on {self.device}>"
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What the last translation ran on: the device it actually used (`auto`
+    falling back to the CPU shows here), the arithmetic, whether it streamed,
+    and peak memory (CUDA: bytes allocated on the card during the call;
+    elsewhere the process's peak resident memory)."""
+
+    device: str
+    precision: str
+    streamed: bool
+    peak_memory: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"device": self.device, "precision": self.precision, "streamed": self.streamed,
+                "peak_memory": self.peak_memory}
+
+
 class TranslationModel(_Model):
     """An image-to-image generator: `model(image)` -> translated image."""
 
@@ -72,6 +90,11 @@ class TranslationModel(_Model):
     def streamed_last(self) -> bool:
         """Whether the last picture ran on the streamed (bounded-memory) path."""
         return self._translator.last_streamed
+
+    @property
+    def last_run(self) -> RunInfo:
+        translator = self._translator
+        return RunInfo(str(self.device), self.precision, translator.last_streamed, translator.last_peak)
 
     @property
     def normalises_per_image(self) -> bool:

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from imgtrans.errors import OptionError
-from imgtrans.memory import default_budget
+from imgtrans.memory import default_budget, read_peak, reset_peak
 from imgtrans.padding import padded_size, padding_for, reflect_index
 from imgtrans.spec import Preprocess
 
@@ -35,7 +35,7 @@ class InferenceOptions:
     seed: int | None = None  # reproducible dropout masks
     max_memory: int | None = None  # bytes for the picture and activations; None: chosen from free memory
     stream: bool | None = None  # force (True) or forbid (False) the streamed path; None: by budget
-    precision: str = "fp32"  # fp32, bf16 or fp16 (checked by imgtrans.precision)
+    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (checked by imgtrans.precision)
     compile: bool = False  # torch.compile the whole-image pass (the streamed path stays eager)
 
 
@@ -228,6 +228,7 @@ class Translator:
         self.budget = options.max_memory if options.max_memory is not None else default_budget(device.type, device.index)
         self._bytes_per_pixel: float | None = None
         self.last_streamed = False
+        self.last_peak = 0  # bytes: imgtrans.memory.read_peak after the last run
         self.last_plan = None  # the streamed plan of the last picture, for inspection
 
     def _compiled(self) -> nn.Module:
@@ -295,8 +296,9 @@ class Translator:
         return self.whole_image_bytes(h, w, c) > self.budget
 
     def autocast(self):
-        dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.options.precision)
-        return torch.autocast(self.device.type, dtype=dtype, enabled=dtype is not None)
+        from imgtrans.precision import arithmetic
+
+        return arithmetic(self.device, self.options.precision or "fp32")
 
     @property
     def normalises_per_image(self) -> bool:
@@ -311,11 +313,13 @@ class Translator:
         the same size, as uint8 or float in [0, 1], on the CPU. For video,
         `record` (one empty dict per image) receives each image's own
         normalisation statistics; `impose` gives the statistics to use instead."""
+        reset_peak(self.device)
         self.video.engage(record=record, impose=impose)
         try:
             return self._run(batch, seeds, to_uint8=to_uint8)
         finally:
             self.video.release()
+            self.last_peak = read_peak(self.device)
 
     def _run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
         n, c, h, w = batch.shape

@@ -7,6 +7,7 @@ import typer
 
 from imgtrans.cli import (
     common,
+    doctor,
     eval_cmd,
     models,
     onnx_cmd,
@@ -43,6 +44,7 @@ def create_app(pm=None) -> typer.Typer:
     models.register(app)
     weights_cmd.register(app)
     plugins_cmd.register(app)
+    doctor.register(app)
     pm.hook.register_commands(app=app)
     _guard_commands(app)
     return app

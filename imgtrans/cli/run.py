@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image on stdout.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
         max_memory: Annotated[Optional[str], typer.Option(help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with the same result (default: from free memory).")] = None,
-        precision: Annotated[Optional[str], typer.Option(help="fp32, bf16, fp16 or auto: reduced precision only where measured at 45 dB or better against fp32 for the model (see `imgtrans info`).")] = "auto",
+        precision: Annotated[Optional[str], typer.Option(help="fp32 (true fp32, also on CUDA), tf32 (CUDA), bf16, fp16 or auto: reduced precision only where measured at 45 dB or better against fp32 for the model (see `imgtrans info`).")] = "auto",
         crf: Annotated[int, typer.Option(min=0, max=51, help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).")] = 18,
         stats_window: Annotated[float, typer.Option(min=0.01, help="Video: each frame is normalised with the statistics of its shot's frames around it, Gaussian-weighted over this many seconds (standard deviation).")] = DEFAULT_WINDOW,
         per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).")] = False,
@@ -164,7 +164,8 @@ def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_
     finally:
         if bar is not None:
             bar.stop()
-    return Result(str(job.item.path), str(job.output), "ok", done.seconds * 1e3, frames=done.frames)
+    return Result(str(job.item.path), str(job.output), "ok", done.seconds * 1e3, frames=done.frames,
+                  ran=model.last_run.as_dict())
 
 
 def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
@@ -198,8 +199,8 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
         return translator.translate_arrays(batch)
 
     stream = translate_files(
-        jobs, translate, batch_size=batch_size, channels=channels, load_size=load_size,
-        max_pixels=max_pixels, ext=ext, overwrite=overwrite,
+        jobs, translate, describe=lambda: translator.last_run.as_dict(), batch_size=batch_size, channels=channels,
+        load_size=load_size, max_pixels=max_pixels, ext=ext, overwrite=overwrite,
     )
     show_progress = app_state.stderr.is_terminal and not quiet and not as_json
     if show_progress and jobs:
