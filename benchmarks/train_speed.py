@@ -18,7 +18,8 @@ Per configuration: the median seconds per step after the first --warmup steps
 are in one invocation; ratios are from the same run.
 
 Usage: python benchmarks/train_speed.py [--sizes 128 256] [--families cyclegan pix2pix]
-       [--steps 8] [--warmup 2] [--compile] [--device cpu] [--json]
+       [--steps 8] [--warmup 2] [--compile] [--device cpu] [--precisions fp32 bf16]
+       [--batch-size 1] [--json]
 Needs torchvision (benchmark only).
 """
 
@@ -61,7 +62,8 @@ def network_flags(family: str, size: int) -> dict[str, str]:
     return {"netG": "unet_128"} if family == "pix2pix" and size == 128 else {}
 
 
-def reference_style(family_name: str, data: Path, size: int, load: int, steps: int, warmup: int, device: str) -> dict:
+def reference_style(family_name: str, data: Path, size: int, load: int, steps: int, warmup: int, device: str,
+                    batch_size: int = 1) -> dict:
     """The reference's loop: data decoded and transformed in the loop, fp32."""
     import torch
     import torchvision.transforms as T
@@ -72,7 +74,8 @@ def reference_style(family_name: str, data: Path, size: int, load: int, steps: i
     from imgtrans.training.engine import Updater, seed_everything
 
     family = Registry.from_plugin_manager(make_plugin_manager(), include_cache=False).family(family_name)
-    config = build(family.train_config, {"crop_size": size, "load_size": load, **network_flags(family_name, size)})
+    config = build(family.train_config, {"crop_size": size, "load_size": load, "batch_size": batch_size,
+                                         **network_flags(family_name, size)})
     seed_everything(0)
     recipe = family.make_recipe(config, family, torch.device(device))
     # The reference's optimiser: torch's default Adam (a loop over tensors on the CPU).
@@ -87,14 +90,18 @@ def reference_style(family_name: str, data: Path, size: int, load: int, steps: i
     rng = np.random.default_rng(0)
     times, start = [], time.perf_counter()
     for step in range(steps):
-        if family_name == "cyclegan":
-            a = transform(Image.open(a_files[step % len(a_files)]).convert("RGB"))
-            b = transform(Image.open(b_files[int(rng.integers(len(b_files)))]).convert("RGB"))
-        else:
-            ab = Image.open(pairs[step % len(pairs)]).convert("RGB")
-            w, h = ab.size
-            a, b = transform(ab.crop((0, 0, w // 2, h))), transform(ab.crop((w // 2, 0, w, h)))
-        batch = {"A": a[None].to(device), "B": b[None].to(device)}
+        pictures = []
+        for item in range(step * batch_size, (step + 1) * batch_size):
+            if family_name == "cyclegan":
+                a = transform(Image.open(a_files[item % len(a_files)]).convert("RGB"))
+                b = transform(Image.open(b_files[int(rng.integers(len(b_files)))]).convert("RGB"))
+            else:
+                ab = Image.open(pairs[item % len(pairs)]).convert("RGB")
+                w, h = ab.size
+                a, b = transform(ab.crop((0, 0, w // 2, h))), transform(ab.crop((w // 2, 0, w, h)))
+            pictures.append((a, b))
+        batch = {"A": torch.stack([a for a, _ in pictures]).to(device),
+                 "B": torch.stack([b for _, b in pictures]).to(device)}
         recipe.train_step(batch, update)
         times.append(time.perf_counter() - start)
     return {"seconds_per_step": median_step(times, warmup), "data_wait_fraction": None, "first_step": times[0]}
@@ -125,17 +132,20 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="first steps left out of the median")
     parser.add_argument("--compile", action="store_true", help="also bf16 with --compile (minutes of compiling)")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precisions", nargs="+", help="[default: fp32 bf16 on the CPU, fp32 bf16 fp16 on CUDA]")
+    parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    bf16 = "bf16" if args.device == "cpu" else "fp16"
-    configs = {
-        "imgtrans fp32, no worker": ["--precision", "fp32", "--workers", "0"],
-        "imgtrans fp32, 1 worker": ["--precision", "fp32", "--workers", "1"],
-        f"imgtrans {bf16}, no worker": ["--precision", bf16, "--workers", "0"],
-        f"imgtrans {bf16}, 1 worker": ["--precision", bf16, "--workers", "1"],
-    }
+    precisions = args.precisions or (["fp32", "bf16"] if args.device == "cpu" else ["fp32", "bf16", "fp16"])
+    configs = {}
+    for precision in precisions:
+        for workers in ("0", "1"):
+            label = f"imgtrans {precision}, {'no' if workers == '0' else '1'} worker"
+            configs[label] = ["--precision", precision, "--workers", workers, "--batch-size", str(args.batch_size)]
     if args.compile:
-        configs[f"imgtrans {bf16}, 1 worker, --compile"] = ["--precision", bf16, "--workers", "1", "--compile"]
+        fast = precisions[-1]
+        configs[f"imgtrans {fast}, 1 worker, --compile"] = ["--precision", fast, "--workers", "1", "--compile",
+                                                           "--batch-size", str(args.batch_size)]
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
@@ -145,7 +155,8 @@ def main() -> None:
             for family in args.families:
                 data = root / DATA[family]
                 key = f"{family} {size}x{size}"
-                rows = {"reference-style fp32 loop": reference_style(family, data, size, load, args.steps, args.warmup, args.device)}
+                rows = {"reference-style fp32 loop": reference_style(family, data, size, load, args.steps, args.warmup,
+                                                                     args.device, args.batch_size)}
                 for label, flags in configs.items():
                     name = f"{family}-{len(rows)}"
                     rows[label] = imgtrans_train(family, data, root, name, size, load, args.steps, args.warmup, args.device, flags)
