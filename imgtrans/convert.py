@@ -27,13 +27,17 @@ from imgtrans.detection import (
     flatten,
 )
 from imgtrans.loading import LoadedModel, load_state_strict
+from imgtrans.names import printable
 from imgtrans.registry import Registry
 from imgtrans.spec import Family, Preprocess
 from imgtrans.weights import WeightsError, WeightsInfo
 
-# CLI spellings of the architecture options, for messages.
-FLAGS = {"netG": "--netG", "norm": "--norm", "ngf": "--ngf", "norm_affine": "--norm-affine",
-         "use_dropout": "--dropout/--no-dropout"}
+# CLI spellings of the architecture options, for messages: (flag, or (on, off) for a switch).
+FLAGS = {"netG": "--netG", "norm": "--norm", "ngf": "--ngf", "norm_affine": ("--norm-affine", "--no-norm-affine"),
+         "use_dropout": ("--dropout", "--no-dropout")}
+# safetensors' dtype names, as torch spells them.
+SAFETENSORS_DTYPES = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+                      "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
 
 
 @dataclass
@@ -60,20 +64,36 @@ class CheckpointFile:
 
 def open_checkpoint(path: Path) -> CheckpointFile:
     """A .pth/.pt/.ckpt/.bin (weights only) or .safetensors file, flattened."""
-    if not path.is_file():
-        raise WeightsError(f"{path}: no such file")
-    if path.stat().st_size == 0:
+    from imgtrans.inputs import NOT_REGULAR, regular_file_size
+
+    try:
+        size = regular_file_size(path)
+    except OSError as exc:
+        raise WeightsError(f"{path}: {'no such file' if not path.exists() else exc.strerror or exc}") from None
+    if size is None:
+        raise WeightsError(f"{path}: {NOT_REGULAR}")
+    if size == 0:
         raise WeightsError(f"{path}: empty file")
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":
         _, table = wfile.read_header(path)
-        shapes = {k: TensorMeta(tuple(v["shape"]), v["dtype"].lower()) for k, v in table.items()}
+        shapes = {k: TensorMeta(tuple(v["shape"]), SAFETENSORS_DTYPES.get(v["dtype"], v["dtype"].lower()))
+                  for k, v in table.items()}
         if not shapes:
             raise WeightsError(f"{path}: a safetensors file with no tensors")
         return CheckpointFile(path, shapes, 0, None)
     obj = _torch_load(path)
-    tensors, others = flatten(obj)
+    try:
+        tensors, others = flatten(obj)
+    except WeightsError as exc:
+        raise WeightsError(f"{path}: {exc}") from None
     if not tensors:
         raise WeightsError(f"{path}: no tensors in it (found {type(obj).__name__})")
+    for key, tensor in tensors.items():
+        # A tensor whose storage holds fewer values than its shape (torch.zeros(1).expand(...) saved as is)
+        # would make a 15 KB file declare gigabytes of weights.
+        if tensor.numel() and tensor.untyped_storage().nbytes() < tensor.numel() * tensor.element_size():
+            raise WeightsError(f"{path}: tensor {printable(key)} of shape {tuple(tensor.shape)} stores only "
+                               f"{tensor.untyped_storage().nbytes()} bytes (a broadcast view, not weights)")
     shapes = {k: TensorMeta(tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in tensors.items()}
     return CheckpointFile(path, shapes, others, tensors)
 
@@ -93,6 +113,8 @@ def _torch_load(path: Path) -> Any:
         if "global" in detail.lower():
             raise WeightsError(f"{path}: refused to load: it holds more than tensors ({detail})") from exc
         raise WeightsError(f"{path}: not a PyTorch checkpoint ({detail})") from exc
+    except RecursionError:
+        raise WeightsError(f"{path}: not a checkpoint (nested too deeply to read)") from None
     except Exception as exc:  # torch.load raises many types on arbitrary bytes
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise WeightsError(f"{path}: not a PyTorch checkpoint ({first})") from exc
@@ -115,10 +137,13 @@ class Resolved:
 
 
 def resolve(registry: Registry, file: CheckpointFile, report: Report, *, family_name: str | None = None,
-            options: Mapping[str, Any] | None = None, network: str | None = None) -> Resolved:
-    """Detection, checked against the user's flags: a flag may set what the
-    file cannot show, and one that contradicts the file is an error naming
-    both. Where nothing is detected, `family_name` with flags loads as told."""
+            options: Mapping[str, Any] | None = None, network: str | None = None,
+            expect: Mapping[str, Any] | None = None, expected_as: str = "") -> Resolved:
+    """Detection, checked against the user's flags (`options`) and, for a file
+    imported under a catalogue name, against that entry's architecture
+    (`expect`, named `expected_as`): either may set what the file cannot show;
+    one that contradicts the file is an error naming both. Where nothing is
+    detected, `family_name` with flags loads as told."""
     options = dict(options or {})
     if family_name is not None:
         registry.family(family_name)  # an unknown family is named before anything else
@@ -128,17 +153,31 @@ def resolve(registry: Registry, file: CheckpointFile, report: Report, *, family_
         if family_name is None or report.detections or network is not None:
             raise
         family = registry.family(family_name)
-        return Resolved(family, _make_config(family, options, file.path), None)
+        return Resolved(family, _make_config(family, {**(expect or {}), **options}, file.path), None)
     config = dict(detection.config)
+    for key, value in (expect or {}).items():
+        if key not in config:
+            continue
+        if not detection.settable(key) and config[key] != value:
+            raise DetectionError(f"{file.path} holds {key}={_shown(config[key])} ({detection.architecture}), but "
+                                 f"{expected_as} has {key}={_shown(value)}: import it under another --name")
+        config[key] = value
     for key, value in options.items():
         if key not in config:
             raise DetectionError(f"{file.path}: {detection.family} has no option {key!r}")
-        if key not in detection.assumed and config[key] != value:
-            raise DetectionError(f"{file.path}: {FLAGS.get(key, key)} {_shown(value)} contradicts the file, which "
-                                 f"holds {key}={_shown(config[key])} ({detection.architecture})")
+        if not detection.settable(key) and config[key] != value:
+            raise DetectionError(f"{file.path}: {_flag(key, value)} contradicts the file, which holds "
+                                 f"{key}={_shown(detection.config[key])} ({detection.architecture})")
         config[key] = value
     family = registry.family(detection.family)
     return Resolved(family, _make_config(family, config, file.path), detection)
+
+
+def _flag(key: str, value: Any) -> str:
+    flag = FLAGS.get(key, f"--{key.replace('_', '-')}")
+    if isinstance(flag, tuple):
+        return flag[0] if value else flag[1]
+    return f"{flag} {_shown(value)}"
 
 
 def _shown(value: Any) -> str:
@@ -158,19 +197,26 @@ def build_generator(file: CheckpointFile, resolved: Resolved):
 
     detection = resolved.detection
     state = file.tensors(detection.prefix if detection else "")
+    if detection is None and len(state) and all(k.startswith("module.") for k in state):
+        state = {k[len("module."):]: v for k, v in state.items()}
+    family, config = resolved.family, resolved.config
+    if family.checkpoint_filter is not None:  # first, as verification did: dropped and filled keys are its names
+        state = family.checkpoint_filter(state, config)
     if detection is not None:
         for key in detection.dropped:
             state.pop(key, None)
         for key in detection.filled:
             state[key] = torch.tensor(0)
-    elif len(state) and all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
-    family, config = resolved.family, resolved.config
-    if family.checkpoint_filter is not None:
-        state = family.checkpoint_filter(state, config)
-    net = family.build_generator(config)
+    try:
+        net = family.build_generator(config)
+    except (MemoryError, RuntimeError) as exc:
+        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise WeightsError(f"{file.path}: cannot build its network ({reason})") from None
     if detection is None:
         state = drop_instance_norm_buffers(state, net)
+    else:  # detection placed every key: what the network lacks belongs to the networks beside it
+        own = net.state_dict()
+        state = {k: v for k, v in state.items() if k in own}
     load_state_strict(net, state, what=f"{file.path} (as {family.name} {_describe(config)})")
     return net
 
@@ -191,9 +237,10 @@ def load_checkpoint(registry: Registry, path: Path, *, family_name: str | None =
 
 
 def default_preprocess(resolved: Resolved) -> Preprocess:
-    """The reference's training preprocessing, with the file's channel count."""
+    """The reference's normalisation and the file's channel count; the
+    training size is unknown (a checkpoint does not record it)."""
     channels = getattr(resolved.config, "input_nc", getattr(resolved.config, "channels", 3))
-    return Preprocess(channels=1 if channels == 1 else 3)
+    return Preprocess(load_size=None, crop_size=None, resize="none", channels=1 if channels == 1 else 3)
 
 
 def _summary(resolved: Resolved) -> str:
@@ -245,6 +292,8 @@ def import_checkpoint(
     family_name: str | None = None,
     options: Mapping[str, Any] | None = None,
     network: str | None = None,
+    expect: Mapping[str, Any] | None = None,
+    expected_as: str = "",
     preprocess: Preprocess | None = None,
     direction: str = "",
     license: str = "unknown",
@@ -254,22 +303,43 @@ def import_checkpoint(
     half: bool = False,
 ) -> Resolved:
     """Convert `source` into an imgtrans safetensors file at `destination`;
-    the architecture is read from the file (flags may add what it cannot show)."""
+    the architecture is read from the file (flags may add what it cannot show).
+    An imgtrans file keeps what its metadata says (licence, labels,
+    preprocessing, direction) where the caller gives nothing else."""
     import json
 
     file, report = inspect_checkpoint(registry, source)
-    resolved = resolve(registry, file, report, family_name=family_name, options=options, network=network)
+    stored = wfile.read_info(source) if wfile.is_imgtrans_file(source) else None
+    if stored is not None:
+        expect = {**stored.config, **(expect or {})}
+        expected_as = expected_as or f"{source}'s metadata"
+        family_name = family_name or stored.family
+        network = network if network is not None else "G"
+    resolved = resolve(registry, file, report, family_name=family_name, options=options, network=network,
+                       expect=expect, expected_as=expected_as)
     net = build_generator(file, resolved)
     tensors = {}
     for key, tensor in net.state_dict().items():
         if half and tensor.is_floating_point():
             tensor = tensor.half()
         tensors["G." + key] = tensor
-    extra = {"detected": json.dumps(resolved.detection.to_dict(), sort_keys=True)} if resolved.detection else None
+    config = asdict(resolved.config)
+    extra = None
+    if resolved.detection is not None:
+        detected = resolved.detection.to_dict()
+        chosen = set(options or {}) | set(expect or {})
+        detected["config"] = config  # what is stored, the flags' settings included
+        detected["assumed"] = {k: why for k, why in detected["assumed"].items() if k not in chosen}
+        extra = {"detected": json.dumps(detected, sort_keys=True)}
+    if stored is not None:
+        preprocess = preprocess or Preprocess.from_dict(stored.preprocess)
+        direction, summary, labels = direction or stored.direction, summary or stored.summary, labels or stored.labels
+        license = stored.license if license == "unknown" else license
+        source_label = source_label or stored.source or str(source)
     metadata = wfile.make_metadata(
         name=name,
         family=resolved.family.name,
-        config=asdict(resolved.config),
+        config=config,
         preprocess=(preprocess or default_preprocess(resolved)).to_dict(),
         direction=direction,
         license=license,

@@ -10,6 +10,7 @@ imported only to verify a proposal.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -106,17 +107,24 @@ class Detection:
     prefix: str
     notes: tuple[str, ...] = ()
     assumed: Mapping[str, str] = field(default_factory=dict)
+    unseen: tuple[str, ...] = ()
     dropped: tuple[str, ...] = ()
     filled: tuple[str, ...] = ()
     unexplained: tuple[str, ...] = ()
+
+    def settable(self, option: str) -> bool:
+        """Whether the user may set `option` without contradicting the file:
+        it is assumed (not visible in the file) or unseen (not a generator
+        option, such as the discriminator's width)."""
+        return option in self.assumed or option in self.unseen
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "family": self.family, "architecture": self.architecture, "config": self.config,
             "input_channels": self.input_channels, "output_channels": self.output_channels,
             "parameters": self.parameters, "dtype": self.dtype, "network": self.network or None,
-            "notes": list(self.notes), "assumed": dict(self.assumed), "dropped": list(self.dropped),
-            "filled": list(self.filled), "unexplained": list(self.unexplained),
+            "notes": list(self.notes), "assumed": dict(self.assumed), "unseen": list(self.unseen),
+            "dropped": list(self.dropped), "filled": list(self.filled), "unexplained": list(self.unexplained),
         }
 
 
@@ -130,6 +138,7 @@ class Report:
     tensors: int
     other_entries: int
     near_misses: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()  # detectors that failed (a plugin's bug), said rather than hidden
 
 
 def norm_of(checkpoint: Checkpoint, conv: str, norm: str) -> tuple[str, bool] | None:
@@ -154,39 +163,58 @@ def describe_norm(norm: str, affine: bool) -> str:
     return {"batch": "batch norm", "none": "no norm"}.get(norm, "affine instance norm" if affine else "instance norm")
 
 
-def flatten(obj: Any, prefix: str = "") -> tuple[dict[str, Any], int]:
+MAX_NESTING = 32
+
+
+def flatten(obj: Any) -> tuple[dict[str, Any], int]:
     """Nested mappings and lists of a loaded checkpoint -> dotted key -> tensor,
-    and how many non-tensor entries (epoch numbers, option dicts) there were."""
+    and how many non-tensor entries (epoch numbers, option dicts) there were.
+    Iterative, and refused past MAX_NESTING levels (a hostile file can nest
+    thousands)."""
     tensors: dict[str, Any] = {}
     others = 0
-    items = obj.items() if isinstance(obj, Mapping) else enumerate(obj) if isinstance(obj, (list, tuple)) else None
-    if items is None:
-        if hasattr(obj, "shape") and hasattr(obj, "dtype"):
-            return {prefix: obj}, 0
-        return {}, 1
-    for key, value in items:
-        name = f"{prefix}.{key}" if prefix else str(key)
-        inner, more = flatten(value, name)
-        tensors.update(inner)
-        others += more
+    stack: list[tuple[str, Any, int]] = [("", obj, 0)]
+    while stack:
+        prefix, value, depth = stack.pop()
+        if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (Mapping, list, tuple)):
+            tensors[prefix] = value
+            continue
+        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, (list, tuple)) else None
+        if items is None:
+            others += 1
+            continue
+        if depth >= MAX_NESTING:
+            raise WeightsError(f"containers nested more than {MAX_NESTING} levels deep: not a checkpoint")
+        for key, inner in reversed(list(items)):  # popped in the file's order
+            stack.append((f"{prefix}.{key}" if prefix else str(key), inner, depth + 1))
     return tensors, others
 
 
-def candidate_roots(keys: list[str], depth: int = 3) -> list[str]:
-    """"" and every dotted prefix of up to `depth` segments that has keys below it."""
-    roots = {""}
+MAX_ROOTS = 2048
+
+
+def candidate_roots(keys: list[str], depth: int = 3) -> dict[str, list[str]]:
+    """"" and every dotted prefix of up to `depth` segments with keys below
+    it, each with its keys: one pass, so a file of a million names costs a
+    few seconds, not hours. Past MAX_ROOTS candidates, shallower ones only."""
+    roots: dict[str, list[str]] = {"": list(keys)}
     for key in keys:
         parts = key.split(".")
         for n in range(1, min(depth, len(parts) - 1) + 1):
-            roots.add(".".join(parts[:n]))
-    return sorted(roots, key=lambda r: (r.count(".") if r else -1, r))
+            roots.setdefault(".".join(parts[:n]), []).append(key)
+    while len(roots) > MAX_ROOTS and depth > 1:
+        depth -= 1
+        roots = {r: k for r, k in roots.items() if r.count(".") < depth}
+    return dict(sorted(roots.items(), key=lambda item: (item[0].count(".") if item[0] else -1, item[0])))
 
 
-def sub_checkpoint(shapes: Mapping[str, TensorMeta], root: str) -> tuple[Checkpoint, str, tuple[str, ...]]:
-    """The tensors under `root`, with that prefix (and DataParallel's `module.`,
-    when every key has it) removed: (checkpoint, prefix stripped, notes)."""
+def sub_checkpoint(shapes: Mapping[str, TensorMeta], root: str, keys: list[str]
+                   ) -> tuple[Checkpoint, str, tuple[str, ...]]:
+    """The tensors under `root` (its `keys`), with that prefix (and
+    DataParallel's `module.`, when every key has it) removed: (checkpoint,
+    prefix stripped, notes)."""
     prefix = f"{root}." if root else ""
-    sub = {k[len(prefix):]: v for k, v in shapes.items() if k.startswith(prefix)}
+    sub = {k[len(prefix):]: shapes[k] for k in keys}
     notes: tuple[str, ...] = ()
     if sub and all(k.startswith("module.") for k in sub):
         sub = {k[len("module."):]: v for k, v in sub.items()}
@@ -197,9 +225,9 @@ def sub_checkpoint(shapes: Mapping[str, TensorMeta], root: str) -> tuple[Checkpo
 
 def verify(family: "Family", proposal: Proposal, checkpoint: Checkpoint) -> tuple[dict[str, Any] | None, str, dict]:
     """Build the proposed network on the meta device and compare it with the
-    checkpoint: (full config or None, why not, key classes)."""
-    import dataclasses
-
+    checkpoint: (full config or None, why not, what was found). The family's
+    checkpoint_filter renames keys first; two keys renamed to one are
+    unexplained, never silently merged."""
     import torch
 
     try:
@@ -211,6 +239,7 @@ def verify(family: "Family", proposal: Proposal, checkpoint: Checkpoint) -> tupl
     renamed = dict(checkpoint.tensors)
     if family.checkpoint_filter is not None:
         renamed = family.checkpoint_filter(renamed, config)
+    collided = len(renamed) < len(checkpoint)
     expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
     modules = dict(network.named_modules())
     filled = tuple(k for k in expected if k not in renamed and k.endswith("num_batches_tracked"))
@@ -224,7 +253,13 @@ def verify(family: "Family", proposal: Proposal, checkpoint: Checkpoint) -> tupl
     dropped = tuple(k for k in extra if k.rpartition(".")[2] in RUNNING_STATS
                     and isinstance(modules.get(k.rpartition(".")[0]), torch.nn.InstanceNorm2d))
     unexplained = tuple(k for k in extra if k not in dropped)
-    return dataclasses.asdict(config), "", {"dropped": dropped, "filled": filled, "unexplained": unexplained}
+    if collided:
+        unexplained += ("(two tensors whose names the family's checkpoint_filter maps to one)",)
+    full = dataclasses.asdict(config)
+    parameters = sum(p.numel() for p in network.parameters())
+    unseen = tuple(k for k in full if k not in proposal.config and k not in proposal.assumed)
+    return full, "", {"dropped": dropped, "filled": filled, "unexplained": unexplained, "parameters": parameters,
+                      "unseen": unseen}
 
 
 def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others: int = 0) -> Report:
@@ -232,8 +267,9 @@ def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others
     detections: list[Detection] = []
     unsupported: list[tuple[str, Unsupported]] = []
     near_misses: list[str] = []
-    for root in candidate_roots(list(shapes)):
-        checkpoint, prefix, notes = sub_checkpoint(shapes, root)
+    problems: list[str] = []
+    for root, keys in candidate_roots(list(shapes)).items():
+        checkpoint, prefix, notes = sub_checkpoint(shapes, root, keys)
         if not len(checkpoint) or any(d.prefix == prefix for d in detections):
             continue  # (root "module" of a DataParallel file is root "" again)
         proposals: list[Proposal] = []
@@ -246,41 +282,60 @@ def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others
             try:
                 detector(checkpoint=checkpoint, report=report)
             except Exception as exc:  # a plugin's bug must not hide the others' answers
-                registry.problems.append(f"checkpoint detection of plugin {plugin!r} failed: {type(exc).__name__}: {exc}")
+                problems.append(f"checkpoint detection of plugin {plugin!r} failed: {type(exc).__name__}: {exc}")
         if optimizer_state(checkpoint.tensors):
             found.append(Unsupported(f"an optimizer state ({len(checkpoint)} tensor(s) of moments and steps)",
                                      "not a network; the generator is saved in its own file (latest_net_G*.pth)"))
-        unsupported += [(root, item) for item in found]
+        unsupported += [(root, item) for item in found if all(item.what != u.what for _, u in unsupported)]
         for proposal in proposals:
             family = registry.families.get(proposal.family)
             if family is None:
                 continue
-            config, why, classes = verify(family, proposal, checkpoint)
+            config, why, found_keys = verify(family, proposal, checkpoint)
             if config is None:
                 near_misses.append(f"{proposal.architecture} ({why})")
                 continue
-            parameters = sum(m.numel for k, m in checkpoint.tensors.items()
-                             if k.rpartition(".")[2] not in RUNNING_STATS and not k.endswith(".filt"))
-            dtypes = Counter(m.dtype for m in checkpoint.tensors.values() if not k_is_counter(m))
+            dtypes = Counter(m.dtype for m in checkpoint.tensors.values() if not is_counter(m))
             extra_notes = notes
-            if classes["dropped"]:
-                extra_notes += (f"{len(classes['dropped'])} instance-norm running statistics from an old reference "
-                                "version (unused by instance norm; dropped, as the reference does)",)
-            if classes["filled"]:
-                extra_notes += (f"{len(classes['filled'])} batch-norm num_batches_tracked counters absent "
+            if found_keys["dropped"]:
+                extra_notes += (f"{len(found_keys['dropped'])} instance-norm running statistics from an old "
+                                "reference version (unused by instance norm; dropped, as the reference does)",)
+            if found_keys["filled"]:
+                extra_notes += (f"{len(found_keys['filled'])} batch-norm num_batches_tracked counters absent "
                                 "(files from before PyTorch 0.4.1; set to 0, unused at inference)",)
             detections.append(Detection(
                 family=proposal.family, config=config, architecture=proposal.architecture,
                 input_channels=proposal.channels[0], output_channels=proposal.channels[1],
-                parameters=parameters, dtype=dtypes.most_common(1)[0][0] if dtypes else "?",
+                parameters=found_keys["parameters"], dtype=dtypes.most_common(1)[0][0] if dtypes else "?",
                 network=root, prefix=prefix, notes=extra_notes, assumed=dict(proposal.assumed),
-                dropped=classes["dropped"], filled=classes["filled"], unexplained=classes["unexplained"]))
-    return Report(tuple(detections), tuple(unsupported), len(shapes), others, tuple(near_misses))
+                unseen=found_keys["unseen"], dropped=found_keys["dropped"], filled=found_keys["filled"],
+                unexplained=found_keys["unexplained"]))
+    detections = beside_others(detections, unsupported)
+    return Report(tuple(detections), tuple(unsupported), len(shapes), others, tuple(near_misses), tuple(problems))
 
 
-def k_is_counter(meta: TensorMeta) -> bool:
+def beside_others(detections: list[Detection], unsupported: list[tuple[str, Unsupported]]) -> list[Detection]:
+    """A generator at one level with other networks nested inside its keys
+    (`{**G, "ema": G2}`, `{**G, "netD": D}`): their keys are theirs, not
+    unexplained, so the top-level generator is complete and stands beside them."""
+    placed = {d.network: d.architecture for d in detections if d.network and not d.unexplained}
+    placed.update({root: item.what for root, item in unsupported if root and root not in placed})
+    kept = []
+    for d in detections:
+        inner = {root: what for root, what in placed.items()
+                 if (root != d.network and root.startswith(f"{d.network}.")) or (not d.network and root)}
+        ours = [k for k in d.unexplained if not any(f"{d.prefix}{k}".startswith(f"{root}.") for root in inner)]
+        if inner and len(ours) < len(d.unexplained):
+            beside = "; ".join(f"{root}: {what}" for root, what in inner.items()
+                               if any(f"{d.prefix}{k}".startswith(f"{root}.") for k in d.unexplained))
+            d = dataclasses.replace(d, unexplained=tuple(ours), notes=d.notes + (f"beside it in the file: {beside}",))
+        kept.append(d)
+    return kept
+
+
+def is_counter(meta: TensorMeta) -> bool:
     """num_batches_tracked-style scalars: integer counters that say nothing of the weights' type."""
-    return meta.shape == () and meta.dtype.startswith(("int", "torch.int"))
+    return meta.shape == () and meta.dtype.startswith(("int", "uint"))
 
 
 def choose(report: Report, source: str, *, family: str | None = None, network: str | None = None) -> Detection:
@@ -336,8 +391,9 @@ def describe_unrecognised(report: Report) -> str:
     if report.near_misses:
         return (f"no installed family's generator fits; closest: {report.near_misses[0]}; "
                 "`imgtrans weights inspect` shows the tensors")
-    return (f"no installed family recognises these {report.tensors} tensor(s); "
-            "`imgtrans weights inspect` shows them, and --family with the architecture flags loads a known layout")
+    failed = f" ({report.problems[0]})" if report.problems else ""
+    return (f"no installed family recognises these {report.tensors} tensor(s){failed}; `imgtrans weights inspect` "
+            "shows them, and `imgtrans weights import FILE --family F --netG ...` loads a layout you know")
 
 
 def optimizer_state(shapes: Mapping[str, TensorMeta]) -> bool:

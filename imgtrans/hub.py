@@ -94,8 +94,8 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
         if spec.weights.sha256 and sha256 != spec.weights.sha256:
             raise DownloadError(f"sha256 mismatch: got {sha256}, expected {spec.weights.sha256}")
         import_checkpoint(
-            registry, part, name=spec.name, family_name=spec.family, options=spec.config,
-            destination=destination, preprocess=spec.preprocess, direction=spec.direction,
+            registry, part, name=spec.name, family_name=spec.family, expect=spec.config,
+            expected_as=f"the catalogue's {spec.name}", destination=destination, preprocess=spec.preprocess, direction=spec.direction,
             license=spec.license, source_label=url, summary=spec.summary, labels=spec.labels,
         )
     except (DownloadError, WeightsError) as exc:
@@ -125,11 +125,14 @@ def weights_file(registry: Registry, spec: ModelSpec, *, mirror: str | None = No
 
 
 def checkpoint_path(registry: Registry, name_or_path: str | Path) -> Path | None:
-    """The file `name_or_path` names (a Path, or text ending in a checkpoint
-    suffix that is not a model's name), or None for a model name."""
+    """The file `name_or_path` names (a Path, or text that is not a model's
+    name and ends in a checkpoint suffix or names a file), or None for a
+    model name."""
     if isinstance(name_or_path, Path):
         path = name_or_path
-    elif str(name_or_path).endswith(store.CHECKPOINT_SUFFIXES) and str(name_or_path) not in registry.models:
+    elif str(name_or_path) in registry.models:
+        return None
+    elif str(name_or_path).lower().endswith(store.CHECKPOINT_SUFFIXES) or Path(name_or_path).is_file():
         path = Path(name_or_path)
     else:
         return None
@@ -161,7 +164,9 @@ def load_network(registry: Registry, path: Path, *, network: str | None = None):
     from its names and shapes and converted in memory."""
     from imgtrans.weights import is_imgtrans_file
 
-    if is_imgtrans_file(path):
+    if path.suffix.lower() == store.SUFFIX and is_imgtrans_file(path):
+        if network not in (None, "G"):
+            raise OptionError(f"{path} is an imgtrans file: it holds one generator (no network {network!r})")
         from imgtrans.loading import load_generator
 
         return load_generator(registry, path)

@@ -59,6 +59,11 @@ def inside(path: Path, folder: Path, what: str) -> Path:
     return path
 
 
+def escaped(text: str) -> str:
+    """`text` with each control character written as its escape (\\x1b, \\n)."""
+    return _CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), text)
+
+
 def printable(text: str) -> str:
     """`text` with control characters escaped (\\x1b, \\n, ...), quoted if changed."""
     if not _CONTROL.search(text):

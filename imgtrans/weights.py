@@ -116,7 +116,7 @@ def read_header(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
 
 def is_imgtrans_file(path: Path) -> bool:
     """A safetensors file with imgtrans metadata (else a foreign checkpoint)."""
-    return path.suffix == ".safetensors" and PREFIX + "family" in read_header(path)[0]
+    return path.suffix.lower() == ".safetensors" and PREFIX + "family" in read_header(path)[0]
 
 
 def read_info(path: Path) -> WeightsInfo:

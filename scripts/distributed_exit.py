@@ -1,6 +1,6 @@
 """How often a two-process gloo DistributedDataParallel run aborts at exit,
-for each way a worker can end. Why `Distributed.exit` (imgtrans/training/
-engine.py) ends workers with os._exit: with the group left open or destroyed,
+for each way a worker can end. Why `Distributed.exit` (imgtrans/
+distributed.py) ends workers with os._exit: with the group left open or destroyed,
 Python's finalisation frees gloo's work while its threads still run, and the
 process can abort ("terminate called without an active exception").
 

@@ -350,3 +350,111 @@ def test_run_notes_a_picture_far_from_the_trained_scale(cli, tmp_path):
     assert "far from it" not in quiet.stderr
     model = imgtrans.load("sneaker2boot")
     assert model.scale_note(28, 28) and model.scale_note(30, 31) is None and model.scale_note(64, 64)
+
+
+def test_hostile_files_are_one_line_refusals(registry, cli, tmp_path):
+    """Found by review: deep nesting, a broadcast tensor declaring a huge
+    network in a few bytes, and escape sequences in tensor names."""
+    deep = torch.zeros(1)
+    for _ in range(5000):
+        deep = [deep]
+    import sys
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(20000)
+    try:
+        torch.save(deep, tmp_path / "deep.pth")
+    finally:
+        sys.setrecursionlimit(limit)
+    result = cli("weights", "inspect", tmp_path / "deep.pth")
+    assert result.exit_code == 2 and ("nested" in result.stderr) and "Traceback" not in result.stderr
+
+    family = registry.family("cyclegan")
+    with torch.device("meta"):
+        shapes = family.build_generator(family.make_config({"ngf": 256})).state_dict()
+    broadcast = {k: torch.zeros(1).expand(*v.shape) if v.dim() else torch.zeros(()) for k, v in shapes.items()}
+    torch.save(broadcast, tmp_path / "huge.pth")
+    assert (tmp_path / "huge.pth").stat().st_size < 100_000
+    result = cli("weights", "import", tmp_path / "huge.pth", "--name", "huge")
+    assert result.exit_code == 2 and "a broadcast view, not weights" in result.stderr
+    assert not store.cached_path("huge").exists()
+
+    state = build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict()
+    state["x\x1b]0;pwned\x07\nverdict      runnable"] = torch.zeros(1)
+    save_state(tmp_path / "forged.pth", state)
+    result = cli("weights", "inspect", tmp_path / "forged.pth")
+    assert "\x1b" not in result.stdout and "\\x1b" in result.stdout
+    assert not any(line.startswith("verdict      runnable") for line in result.stdout.splitlines()[:-1])
+
+
+def test_many_names_are_read_in_linear_time(registry, tmp_path):
+    import time
+
+    from safetensors.torch import save_file
+
+    save_file({f"a{i}.b.c": torch.zeros(0) for i in range(16000)}, str(tmp_path / "wide.safetensors"))
+    start = time.perf_counter()
+    _, report = inspect_checkpoint(registry, tmp_path / "wide.safetensors")
+    assert not report.detections and time.perf_counter() - start < 15  # it was 29 s when quadratic
+
+
+def test_renamed_blocks_with_old_statistics_load(registry, tmp_path):
+    """vintagify's `block` naming and the reference's old instance-norm statistics together."""
+    state = build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict()
+    old = {k.replace(".conv_block.", ".block."): v for k, v in state.items()}
+    old["model.10.block.2.running_mean"] = torch.zeros(16)
+    old["model.10.block.2.running_var"] = torch.ones(16)
+    path = save_state(tmp_path / "old_block.pth", old)
+    x = torch.rand(1, 3, 16, 16)
+    got = imgtrans.load(path, device="cpu")(x)
+    assert torch.equal(got, imgtrans.load(save_state(tmp_path / "plain.pth", state), device="cpu")(x))
+
+
+def test_catalogue_names_and_imgtrans_files_on_import(registry, cli, tmp_path):
+    cgan = build(registry, "cgan", {"z_dim": 100, "num_classes": 10, "ngf": 32, "ndf": 32}).state_dict()
+    save_state(tmp_path / "digits.pth", cgan)  # ndf is the discriminator's: not in a generator file
+    result = cli("weights", "import", tmp_path / "digits.pth", "--name", "cgan-digits", "-o", tmp_path / "d.safetensors")
+    assert result.exit_code == 0, result.stderr
+    from imgtrans.weights import read_info
+
+    info = read_info(tmp_path / "d.safetensors")
+    assert info.config["ndf"] == 32 and info.labels[:2] == ("0", "1")
+    small = save_state(tmp_path / "small.pth", build(registry, "cyclegan", {"ngf": 8}).state_dict())
+    result = cli("weights", "import", small, "--name", "horse2zebra")
+    assert result.exit_code == 2 and "the catalogue's horse2zebra has ngf=64" in result.stderr
+    assert "import it under another --name" in result.stderr
+
+    shipped = {m.name: m.path for m in imgtrans.list_models()}["vintage"]
+    result = cli("weights", "import", shipped, "--name", "v")
+    assert result.exit_code == 0, result.stderr
+    copy = read_info(store.cached_path("v"))
+    assert copy.license.startswith("MIT") and copy.preprocess["crop_size"] == 512 and copy.config["norm_affine"]
+    inspected = cli("weights", "inspect", shipped)
+    assert inspected.exit_code == 0 and "imgtrans file: vintage" in inspected.stdout
+
+
+def test_a_top_level_generator_beside_nested_networks(registry, cli, tmp_path):
+    g = build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}, seed=1).state_dict()
+    ema = build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}, seed=2).state_dict()
+    torch.save({**g, **{f"ema.{k}": v for k, v in ema.items()}}, tmp_path / "ema.pth")
+    result = cli("weights", "import", tmp_path / "ema.pth", "--name", "e")
+    assert result.exit_code == 2 and "holds 2 generators ((top level): " in result.stderr
+    disc = PatchDiscriminator(input_nc=3, ndf=8, n_layers=3, norm="instance").state_dict()
+    torch.save({**g, **{f"netD.{k}": v for k, v in disc.items()}}, tmp_path / "gd.pth")
+    found = detected(registry, tmp_path / "gd.pth")
+    assert found.network == "" and not found.unexplained
+    assert any("netD: a PatchGAN discriminator" in note for note in found.notes)
+    x = torch.rand(1, 3, 16, 16)
+    assert torch.equal(imgtrans.load(tmp_path / "gd.pth", device="cpu")(x),
+                       imgtrans.load(save_state(tmp_path / "g.pth", g), device="cpu")(x))
+
+
+def test_advice_fits_the_command(registry, cli, tmp_path):
+    path = save_state(tmp_path / "cgan.pth", build(registry, "cgan", {"num_classes": 3, "ngf": 8}).state_dict())
+    assert "`imgtrans sample " in cli("weights", "inspect", path).stdout
+    unet = save_state(tmp_path / "u.pth", build(registry, "pix2pix", {"netG": "unet_32", "ngf": 4}).state_dict())
+    ran = cli("run", unet, *tiny_picture(tmp_path), "-o", tmp_path / "out")
+    assert ran.exit_code == 0 and "assumed use_dropout=True" in ran.stderr
+    assert cli("weights", "import", unet, "--name", "u", "--no-dropout").exit_code == 0
+    described = json.loads(cli("info", "u", "--json").stdout)
+    assert described["detected"]["config"]["use_dropout"] is False and "use_dropout" not in described["detected"]["assumed"]

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from imgtrans.errors import INPUT_ERROR, USAGE_ERROR, ImgtransError  # noqa: F401  (commands import them from here)
-from imgtrans.names import _CONTROL
+from imgtrans.names import escaped
 
 
 @dataclass
@@ -48,7 +48,7 @@ class AppState:
 def safe(message: str) -> str:
     """One line for the terminal: control characters (escape sequences, new
     lines from a hostile file name) escaped, rich markup neutralised."""
-    return escape(_CONTROL.sub(lambda m: m.group(0).encode("unicode_escape").decode("ascii"), message))
+    return escape(escaped(message))
 
 
 def guard(command):

@@ -21,6 +21,7 @@ class Target:
     kind: FamilyKind
     spec: ModelSpec | None
     path: Path | None
+    notes: tuple[str, ...] = ()  # what detection assumed of a checkpoint (a U-Net's dropout), to say
 
 
 def find_target(app_state: AppState, model: str, *, network: str | None = None) -> Target:
@@ -33,18 +34,22 @@ def find_target(app_state: AppState, model: str, *, network: str | None = None) 
         return Target(spec.name, registry.family(spec.family).kind, spec, None)
     from imgtrans.weights import is_imgtrans_file, read_info
 
-    if is_imgtrans_file(path):
+    notes: tuple[str, ...] = ()
+    if path.suffix.lower() == ".safetensors" and is_imgtrans_file(path):
         family = read_info(path).family
     else:
         from imgtrans.convert import inspect_checkpoint, resolve
 
         file, report = inspect_checkpoint(registry, path)
-        family = resolve(registry, file, report, network=network).family.name
+        resolved = resolve(registry, file, report, network=network)
+        family = resolved.family.name
+        notes = tuple(f"{path.name}: {resolved.family.name}, {resolved.detection.architecture}; assumed "
+                      f"{key}={getattr(resolved.config, key)}: {why}" for key, why in resolved.detection.assumed.items())
     try:
         name = check_component(path.stem, "file name")
     except UnsafeNameError:
         name = "model"
-    return Target(name, registry.family(family).kind, None, path)
+    return Target(name, registry.family(family).kind, None, path, notes)
 
 
 def load_model(app_state: AppState, target: Target | str, *, device: str | None = None, mirror: str | None = None,

@@ -70,27 +70,48 @@ def register(app: typer.Typer) -> None:
         target = find_target(app_state, model, network=network)
         if target.kind != "translate":
             app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
+        for note in () if quiet else target.notes:
+            app_state.note(note)
 
         out_dir = output if output is not None else Path("imgtrans-out") / target.name
         if not use_stdin:
             writable_folder(app_state, out_dir)
+        group = join_torchrun(app_state, use_stdin)
+        if group is not None:
+            device = rank_device(device, group.local_rank)
         jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite, video_ext=video_ext)
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
 
-        translator = load_model(app_state, target, device=device, mirror=mirror, seed=seed, dropout=not no_dropout,
-                                eval_mode=eval_mode, max_memory=budget, precision=precision, compile=compile,
-                                network=network)
+        options = {"device": device, "mirror": mirror, "seed": seed, "dropout": not no_dropout, "eval_mode": eval_mode,
+                   "max_memory": budget, "precision": precision, "compile": compile, "network": network}
+        if group is None:
+            translator = load_model(app_state, target, **options)
+        else:  # rank 0 downloads (if needed) while the others wait; all planned before anything is written
+            from imgtrans.sharding import share
+
+            translator = load_model(app_state, target, **options) if group.is_main else None
+            group.barrier()
+            if translator is None:
+                translator = load_model(app_state, target, quiet=True, **options)
+            jobs, results = share(jobs, group.rank, group.world), results if group.is_main else []
         decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
         if use_stdin:
             raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))
-        raise typer.Exit(
-            run_files(
-                app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
-                as_json=as_json, quiet=quiet, out_dir=out_dir, video_ext=video_ext, crf=crf,
-                stats_window=None if per_frame_stats else stats_window, **decoding,
-            )
+        start = time.perf_counter()
+        counts = run_files(
+            app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
+            as_json=as_json, quiet=quiet, video_ext=video_ext, crf=crf,
+            stats_window=None if per_frame_stats else stats_window, **decoding,
         )
+        if group is None:
+            summarise(app_state, counts, out_dir, time.perf_counter() - start, quiet=quiet)
+            raise typer.Exit(INPUT_ERROR if counts["error"] else 0)
+        everyone = group.gather(counts)
+        total = {key: sum(c[key] for c in everyone) for key in counts}
+        if group.is_main:
+            summarise(app_state, total, out_dir, time.perf_counter() - start, quiet=quiet, processes=group.world)
+        group.exit(INPUT_ERROR if total["error"] else 0)
 
 
 def writable_folder(app_state: AppState, folder: Path) -> None:
@@ -169,10 +190,10 @@ def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_
 
 
 def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
-              batch_size, overwrite, as_json, quiet, out_dir, video_ext=None, crf=18, stats_window=DEFAULT_WINDOW) -> int:
+              batch_size, overwrite, as_json, quiet, video_ext=None, crf=18, stats_window=DEFAULT_WINDOW) -> dict:
+    """Translate the jobs, reporting each result; returns the counts by status."""
     from imgtrans.batchrun import translate_files
 
-    start = time.perf_counter()
     counts = {"ok": 0, "skipped": 0, "error": 0}
 
     def report(result: Result) -> None:
@@ -218,11 +239,38 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
         report(run_video(app_state, translator, job, ext=video_ext, crf=crf, stats_window=stats_window,
                          batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels,
                          progress=show_progress or False))
-    if not quiet:
-        elapsed = time.perf_counter() - start
-        app_state.note(
-            f"{counts['ok']} translated into {out_dir} in {elapsed:.1f} s"
-            + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
-            + (f", {counts['error']} failed" if counts["error"] else "")
-        )
-    return INPUT_ERROR if counts["error"] else 0
+    return counts
+
+
+def summarise(app_state: AppState, counts: dict, out_dir: Path, elapsed: float, *, quiet: bool,
+              processes: int = 1) -> None:
+    if quiet:
+        return
+    app_state.note(
+        f"{counts['ok']} translated into {out_dir} in {elapsed:.1f} s"
+        + (f" by {processes} processes" if processes > 1 else "")
+        + (f", {counts['skipped']} skipped" if counts["skipped"] else "")
+        + (f", {counts['error']} failed" if counts["error"] else "")
+    )
+
+
+def join_torchrun(app_state: AppState, use_stdin: bool):
+    """The torch.distributed group when started by torchrun with several
+    processes (each translates a share of the inputs), else None."""
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1:
+        return None
+    if use_stdin:
+        app_state.fail("'-' (stdin) cannot be shared among torchrun's processes; give files")
+    from imgtrans.distributed import Distributed
+
+    return Distributed.from_environment("cpu", backend="gloo")  # only small objects travel: gloo on any device
+
+
+def rank_device(device: str | None, local_rank: int) -> str | None:
+    """One GPU per rank on a machine: auto and cuda become cuda:LOCAL_RANK."""
+    import torch
+
+    name = validate(device)
+    if name in ("auto", "cuda") and torch.cuda.is_available():
+        return f"cuda:{local_rank % torch.cuda.device_count()}"
+    return device

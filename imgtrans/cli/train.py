@@ -174,8 +174,9 @@ def run_training(app_state: AppState, family, config, *, data: Path, name: str, 
     import torch
 
     from imgtrans.device import resolve
+    from imgtrans.distributed import Distributed
     from imgtrans.training.contract import check_recipe
-    from imgtrans.training.engine import Distributed, Trainer, seed_everything
+    from imgtrans.training.engine import Trainer, seed_everything
     from imgtrans.training.export import describe_exports, export_run
     from imgtrans.training.mixed import MixedPrecision
     from imgtrans.training.runs import RunDir

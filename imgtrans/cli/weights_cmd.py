@@ -65,8 +65,8 @@ def import_command(
     flags = {"netG": netG, "norm": norm, "ngf": ngf, "norm_affine": norm_affine, "use_dropout": dropout}
     options = {k: v for k, v in flags.items() if v is not None}
     spec = registry.models.get(name)
-    if spec is not None and not options and plugin in (None, spec.family):
-        options, plugin = dict(spec.config), spec.family  # a catalogue entry knows its architecture
+    # A catalogue entry knows its architecture: the file must agree with it (or take another --name).
+    expect = dict(spec.config) if spec is not None and registry.owners.get(name) != "user cache" else None
     from imgtrans.convert import import_checkpoint
 
     resolved = import_checkpoint(
@@ -77,6 +77,8 @@ def import_command(
         family_name=plugin,
         options=options,
         network=network,
+        expect=expect,
+        expected_as=f"the catalogue's {name}",
         preprocess=spec.preprocess if spec is not None else None,
         direction=direction or (spec.direction if spec else ""),
         license=license if license != "unknown" or spec is None else spec.license,
@@ -88,8 +90,10 @@ def import_command(
     what = f"{resolved.family.name}: {detection.architecture}" if detection else resolved.family.name
     app_state.note(f"imported {file} as {name!r} ({what}) into {destination}")
     for key, why in (detection.assumed.items() if detection else ()):
-        if key not in options:
+        if key not in options and key not in (expect or {}):
             app_state.note(f"assumed {key}={getattr(resolved.config, key)}: {why}")
+    if detection is not None and detection.dtype in ("float16", "bfloat16") and not half:
+        app_state.note(f"the file's weights are {detection.dtype}, stored as float32 (--half keeps half the size)")
 
 
 @weights_app.command("inspect")
@@ -103,31 +107,47 @@ def inspect_command(
     holds one runnable generator, 1 otherwise."""
     from imgtrans.convert import inspect_checkpoint
     from imgtrans.detection import DetectionError, choose
+    from imgtrans.names import escaped
+    from imgtrans.weights import is_imgtrans_file
 
     app_state = state(ctx)
     loaded, report = inspect_checkpoint(app_state.registry, file)
+    for problem in report.problems:
+        app_state.warn(problem)
+    stored = read_info(file) if file.suffix.lower() == ".safetensors" and is_imgtrans_file(file) else None
     try:
-        chosen, verdict = choose(report, str(file)), "runnable"
+        chosen, verdict = choose(report, str(file), network="G" if stored else None), "runnable"
     except DetectionError as exc:
         chosen, verdict = None, str(exc)
     if as_json:
         typer.echo(json.dumps({
             "file": str(file), "tensors": report.tensors, "other_entries": report.other_entries,
             "runnable": chosen is not None, "verdict": verdict,
-            "chosen": chosen.network if chosen is not None else None,
+            "chosen": (chosen.network or None) if chosen is not None else None,
+            "metadata": {"name": stored.name, "family": stored.family, "config": stored.config,
+                         "license": stored.license, "direction": stored.direction} if stored else None,
             "detections": [d.to_dict() for d in report.detections],
             "unsupported": [{"network": root or None, "what": u.what, "reason": u.reason} for root, u in report.unsupported],
+            "problems": list(report.problems),
             "shapes": {k: list(m.shape) for k, m in loaded.shapes.items()},
         }, indent=2))
         raise typer.Exit(0 if chosen is not None else INPUT_ERROR)
-    lines = [f"{file}: {report.tensors} tensor(s)" + (f", {report.other_entries} other entr{'y' if report.other_entries == 1 else 'ies'}" if report.other_entries else "")]
+    entries = f", {report.other_entries} other entr{'y' if report.other_entries == 1 else 'ies'}" if report.other_entries else ""
+    lines = [f"{file}: {report.tensors} tensor(s){entries}"]
+    if stored is not None:
+        lines.append(f"imgtrans file: {stored.name} ({stored.family}; {stored.direction or 'no direction'}; "
+                     f"licence {stored.license}): its metadata, not detection, says how it runs")
     for d in report.detections:
         where = f" under {d.network!r}" if d.network else ""
         channels = f"{d.input_channels} -> {d.output_channels}" if d.input_channels else f"-> {d.output_channels}"
+        seen = {k: v for k, v in d.config.items() if k not in d.unseen}
         lines += [f"{d.family}{where}: {d.architecture}",
-                  "  options      " + ", ".join(f"{k}={v}" for k, v in d.config.items()),
+                  "  options      " + ", ".join(f"{k}={v}" for k, v in seen.items()),
                   f"  channels     {channels}",
                   f"  parameters   {d.parameters:,} ({d.dtype})"]
+        if d.unseen:
+            lines.append("  not in file  " + ", ".join(f"{k}={d.config[k]}" for k in d.unseen)
+                         + " (not generator options: defaults)")
         lines += [f"  note         {note}" for note in d.notes]
         lines += [f"  assumed      {k}: {why}" for k, why in d.assumed.items()]
         if d.unexplained:
@@ -138,9 +158,11 @@ def inspect_command(
         sample = ", ".join(f"{k} {list(m.shape)}" for k, m in list(loaded.shapes.items())[:6])
         lines += [f"tensors      {sample}{' ...' if report.tensors > 6 else ''}", f"verdict      {verdict}"]
     else:
-        lines.append(f"verdict      runnable: `imgtrans run {file} ...` or `imgtrans weights import {file}`"
-                     + (f" (--network {chosen.network} is taken)" if chosen.network else ""))
-    typer.echo("\n".join(lines))
+        kind = app_state.registry.family(chosen.family).kind
+        use = f"imgtrans sample {file}" if kind == "conditional" else f"imgtrans run {file} ..."
+        lines.append(f"verdict      runnable: `{use}` or `imgtrans weights import {file}`"
+                     + (f" (--network {chosen.network} is taken)" if chosen.network and not stored else ""))
+    typer.echo("\n".join(escaped(line) for line in lines))  # names from the file may hold escape sequences
     raise typer.Exit(0 if chosen is not None else INPUT_ERROR)
 
 

@@ -47,29 +47,28 @@ def detect(checkpoint: Checkpoint, report) -> None:
 
 def patchgan(checkpoint: Checkpoint, report) -> None:
     """The reference's NLayerDiscriminator (both families' D): worth naming,
-    since `latest_net_D*.pth` sits beside the generator in every run folder."""
+    since `latest_net_D*.pth` sits beside the generator in every run folder.
+    Its layout: conv, lrelu, then (conv, norm, lrelu) n_layers times, then
+    the 1-channel conv; every conv 4x4."""
     first = checkpoint.shape("model.0.weight")
     if first is None or len(first) != 4 or first[2:] != (4, 4):
         return
     convs = sorted(int(m.group(1)) for key in checkpoint.tensors if (m := _TOP_CONV.fullmatch(key))
                    and len(checkpoint.shape(key) or ()) == 4)
-    last = checkpoint.shape(f"model.{convs[-1]}.weight")
-    if len(convs) < 2 or last[0] != 1:
+    n_layers = len(convs) - 2
+    if n_layers < 1 or convs != [0] + [2 + 3 * k for k in range(n_layers + 1)]:
+        return
+    if checkpoint.shape(f"model.{convs[-1]}.weight")[0] != 1 or any(
+            (checkpoint.shape(f"model.{i}.weight") or ())[2:] != (4, 4) for i in convs):
         return
     found = norm_of(checkpoint, f"model.{convs[1]}", f"model.{convs[1] + 1}")
     if found is None or found[1]:
         return
-    n_layers, ndf, channels = len(convs) - 2, first[0], first[1]
-
-    import torch
-
-    from imgtrans.blocks import PatchDiscriminator
-
-    with torch.device("meta"):
-        network = PatchDiscriminator(input_nc=channels, ndf=ndf, n_layers=n_layers, norm=found[0])
-    expected = {k: tuple(v.shape) for k, v in network.state_dict().items()}
-    if {k: m.shape for k, m in checkpoint.tensors.items()} != expected:
+    allowed = {f"model.{i}.{leaf}" for i in range(convs[-1] + 1)
+               for leaf in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")}
+    if not set(checkpoint.tensors) <= allowed:
         return
+    ndf, channels = first[0], first[1]
     pair = " (a conditional one: input and output side by side, as pix2pix's)" if channels % 2 == 0 and channels > 1 else ""
     report(Unsupported(f"a PatchGAN discriminator ({n_layers} layers, ndf {ndf}, {channels} input channels{pair})",
                        "imgtrans runs generators; the reference saves the generator as latest_net_G.pth "
