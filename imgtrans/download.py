@@ -14,13 +14,13 @@ import os
 import tempfile
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from imgtrans.errors import ImgtransError
 
-REFERENCE_HOST = "http://efrosgans.eecs.berkeley.edu"
 # No published checkpoint is near this (pix2pix's U-Net-256 is about 220 MB):
 # a server sending more, with or without a Content-Length, is refused.
 MAX_DOWNLOAD_BYTES = 1 << 30
@@ -35,11 +35,13 @@ class DownloadError(ImgtransError):
 
 
 def mirrored(url: str, mirror: str | None = None) -> str:
-    """Replace the reference host with `mirror` (or $IMGTRANS_MIRROR), keeping the path."""
+    """Replace the URL's host (the reference's, or the FID weights') with
+    `mirror` (or $IMGTRANS_MIRROR), keeping the path: one mirror can hold them all."""
     base = mirror or os.environ.get(MIRROR_ENV)
-    if base and url.startswith(REFERENCE_HOST):
-        return base.rstrip("/") + url[len(REFERENCE_HOST):]
-    return url
+    if not base:
+        return url
+    parts = urllib.parse.urlsplit(url)
+    return base.rstrip("/") + urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 
 def fetch(

@@ -97,8 +97,67 @@ def show(result: dict) -> None:
                          ["real target domain", fmt(share["real_target_domain"])]])
     if "frechet" in result:
         fd = result["frechet"]
-        print_table(["Frechet distance", "value"], [["generated vs real test", fmt(fd["generated_vs_test"], 2)]]
+        print_table(["Frechet distance (classifier features: not comparable with papers; --fid is)", "value"],
+                    [["generated vs real test", fmt(fd["generated_vs_test"], 2)]]
                     + ([["real train vs real test (floor)", fmt(fd["train_vs_test"], 2)]] if "train_vs_test" in fd else []))
+
+
+def standard(app_state: AppState, found, data: Path, *, direction: str, device, as_json: bool, with_kid: bool,
+             mode: str, inception: Path | None, seeds: int, outputs: Path | None, mirror: str | None) -> int:
+    """`eval --fid`: the scores papers report, with the protocol written down."""
+    import tempfile
+
+    from imgtrans.device import resolve
+    from imgtrans.evaluation import data as eval_data
+    from imgtrans.evaluation import fid as fidlib
+    from imgtrans.evaluation.suites import standard_scores
+    from imgtrans.store import home
+    from imgtrans.training.data import DatasetError
+
+    if mode not in fidlib.MODES:
+        app_state.fail(f"unknown --mode {mode!r} (choose from {', '.join(fidlib.MODES)})")
+    if found.kind != "translate":
+        app_state.fail(f"{found.name!r} generates from labels; --fid scores translators on a test split")
+    try:
+        layout = eval_data.layout(data)
+    except DatasetError as exc:
+        app_state.fail(str(exc))
+    if layout == "conditional":
+        app_state.fail(f"{data}: --fid needs a test split of pictures (testA/ testB/, or test/ AB pairs)")
+    from imgtrans.cli.download_ui import progress_reporter
+
+    with progress_reporter(app_state, "FID Inception") as (progress, _):
+        weights = fidlib.weights_file(inception, mirror=mirror, progress=progress)
+    extractor = fidlib.Extractor(weights, device=resolve(device), cache=home() / "fid" / "features")
+    first = load_model(app_state, found, device=device, quiet=as_json, seed=0, precision="fp32")
+
+    def translator(seed: int):
+        model = first if seed == 0 else load_model(app_state, found, device=device, quiet=True, seed=seed,
+                                                    precision="fp32")
+        return model.translate_arrays
+
+    with tempfile.TemporaryDirectory(prefix="imgtrans-fid-") as scratch:
+        result = standard_scores(translator, data, layout=layout, direction=direction, channels=first.channels,
+                                 extractor=extractor, mode=mode, seeds=list(range(seeds)),
+                                 outputs=outputs or Path(scratch), with_kid=with_kid)
+    result = {"model": found.name, "data": str(data), "direction": direction, "layout": layout,
+              "checkpoint": str(found.path or first.info.path), "inception": str(weights), **result}
+    if outputs is None:
+        result["outputs"] = None
+    if as_json:
+        print_json_line(result)
+        return 0
+    spread = f" +- {result['fid_std']:.2f} over {seeds} seeds" if result["fid_std"] is not None else ""
+    print(f"{found.name} on {data} ({layout}, {direction}): FID {result['fid']:.2f}{spread} "
+          f"({mode} mode; {result['generated_images']} translated vs {result['real_images']} real, PNG)")
+    if with_kid:
+        kid_spread = f" +- {result['kid_std']:.5f}" if result["kid_std"] is not None else ""
+        print(f"KID {result['kid']:.5f}{kid_spread}")
+    print(f"Inception weights {weights} (sha256 {extractor.weights_sha256[:16]}...)")
+    if result["small_test_set"]:
+        print(f"note: fewer pictures than the {fidlib.FEATURES} feature dimensions: FID is biased upwards at this "
+              "size; quote KID" + ("" if with_kid else " (add --kid)") + " and compare FIDs only at equal counts")
+    return 0
 
 
 def register(app: typer.Typer) -> None:
@@ -114,18 +173,33 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[int, typer.Option(help="Seed for samples, dropout and subsets.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print every figure as one JSON object.")] = False,
         device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        fid: Annotated[bool, typer.Option("--fid", help="FID against the target domain's real test pictures, as pytorch-fid / clean-fid compute it (comparable with papers).")] = False,
+        kid: Annotated[bool, typer.Option("--kid", help="With --fid: also KID (the figure to quote for small test sets).")] = False,
+        mode: Annotated[str, typer.Option(help="With --fid: clean (clean-fid's default) or legacy-pytorch (pytorch-fid).")] = "clean",
+        inception: Annotated[Optional[Path], typer.Option(help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: downloaded on first use into the cache).")] = None,
+        seeds: Annotated[int, typer.Option(min=1, help="With --fid: translate with this many dropout seeds (0, 1, ...): mean and spread.")] = 1,
+        outputs: Annotated[Optional[Path], typer.Option(help="With --fid: keep the translated PNGs here (default: a temporary folder).")] = None,
+        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights' host (env: IMGTRANS_MIRROR).")] = None,
     ) -> None:
         """Measure a model on a dataset's test split.
 
         Conditional generators: accuracy of a reference classifier on samples,
         diversity and Frechet distance, each against real test images. Paired
         translators: L1, PSNR and SSIM. Unpaired ones: target-class share and content L1.
+        Those classifier figures are this project's own, not comparable with papers;
+        --fid (and --kid) give the standard ones, with their protocol (docs/evaluation.md).
         """
         app_state = state(ctx)
         if direction not in ("AtoB", "BtoA"):
             app_state.fail(f"--direction must be AtoB or BtoA, not {direction!r}")
         found = find_target(app_state, model)
         kind = found.kind
+        if fid:
+            raise typer.Exit(standard(app_state, found, data, direction=direction, device=device, as_json=as_json,
+                                      with_kid=kid, mode=mode, inception=inception, seeds=seeds, outputs=outputs,
+                                      mirror=mirror))
+        if kid or seeds != 1 or outputs is not None or inception is not None:
+            app_state.fail("--kid, --seeds, --outputs and --inception go with --fid")
 
         from imgtrans.evaluation import data as eval_data
         from imgtrans.evaluation import suites

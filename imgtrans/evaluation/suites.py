@@ -141,3 +141,61 @@ def unpaired(translator, root: Path, *, direction: str, channels: tuple[int, int
         train_goal = data.folder(root / f"train{goal}", channels[1]) if (root / f"train{goal}").is_dir() else None
         result["frechet"] = _feature_figures(classifier, outputs, real_goal, train_goal, seed)
     return result
+
+
+def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: str, channels: int, extractor,
+                    mode: str, seeds: list[int], outputs: Path, with_kid: bool) -> dict:
+    """FID (and KID) of the translated test split against the target domain's
+    real test pictures, as pytorch-fid / clean-fid compute them.
+
+    The test inputs are translated at full resolution and written as PNG into
+    `outputs` (one folder per seed), then read back as the tools read files;
+    the real pictures' features come from the extractor's cache when unchanged.
+    `translate_with_seed(seed)` gives the translator for one seed (dropout noise)."""
+    from imgtrans import imageio
+    from imgtrans.evaluation import fid as fidlib
+    from imgtrans.files import write_atomic
+
+    source_side = 0 if direction == "AtoB" else 1
+    if layout == "unpaired":
+        source_folder = root / f"test{'A' if source_side == 0 else 'B'}"
+        real_folder, real = root / f"test{'B' if source_side == 0 else 'A'}", None
+        inputs = [(p.stem, p.read_bytes()) for p in fidlib.folder_pictures(source_folder)]
+    else:
+        real_folder = root / "test"
+        files = fidlib.folder_pictures(real_folder)
+
+        def halves(side: int):
+            for path in files:
+                picture = fidlib.read_picture(path)
+                width = picture.shape[1] // 2
+                yield picture[:, width * side: width * (side + 1)]
+
+        real = lambda: halves(1 - source_side)  # noqa: E731
+        inputs = [(p.stem, imageio.encode(h, None, "png")) for p, h in zip(files, halves(source_side))]
+    if not inputs:
+        raise fidlib.FIDError(f"{root}: no test pictures to translate")
+    real_features = extractor.folder_features(real_folder, mode, pictures=real,
+                                              tag="" if real is None else f"half {1 - source_side}")
+    runs = []
+    for seed in seeds:
+        folder = outputs / f"seed-{seed}"
+        translate = translate_with_seed(seed)
+        for stem, encoded in inputs:
+            picture = imageio.decode(encoded, channels=channels)
+            [translated] = translate([picture.pixels])
+            write_atomic(folder / f"{stem}.png", imageio.encode(translated, None, "png"), overwrite=True)
+        generated = extractor.features((fidlib.read_picture(p) for p in fidlib.folder_pictures(folder)), mode)
+        runs.append(fidlib.score(generated, real_features, with_kid=with_kid, seed=seed))
+    fids = [r.fid for r in runs]
+    result = {"kind": "standard", "metric": "FID" + (" and KID" if with_kid else ""), "mode": mode,
+              "fid": float(np.mean(fids)), "fid_per_seed": fids,
+              "fid_std": float(np.std(fids, ddof=1)) if len(fids) > 1 else None,
+              "generated_images": runs[0].generated, "real_images": runs[0].real, "small_test_set": runs[0].small,
+              "resize": fidlib.RESIZES[mode], "image_format": "png", "seeds": seeds,
+              "inception_sha256": extractor.weights_sha256, "outputs": str(outputs)}
+    if with_kid:
+        kids = [r.kid for r in runs]
+        result.update(kid=float(np.mean(kids)), kid_per_seed=kids,
+                      kid_std=float(np.std(kids, ddof=1)) if len(kids) > 1 else None)
+    return result
