@@ -106,6 +106,21 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def run(command: list[str], *, timeout: float, **popen) -> subprocess.CompletedProcess:
+    """subprocess.run in its own session: at the timeout the whole process
+    group goes (a hung torchrun's workers too, which would keep the GPU)."""
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, **popen)
+    try:
+        out, err = process.communicate(timeout=max(timeout, 1))
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        out, err = process.communicate()
+        err += f"\n(killed after {timeout:.0f} s)"
+        process.returncode = -signal.SIGKILL
+    return subprocess.CompletedProcess(command, process.returncode, out, err)
+
+
 class Deadline:
     def __init__(self, seconds: float):
         self.end = time.monotonic() + seconds
@@ -350,8 +365,7 @@ def training(ctx) -> dict:
             results[" ".join(plan)] = {"skipped": "out of time"}
             continue
         command = [sys.executable, str(ROOT / "benchmarks" / "train_speed.py"), "--device", device, "--json", *plan]
-        done = subprocess.run(command, capture_output=True, text=True, env=ctx.env, cwd=ROOT,
-                              timeout=max(60, ctx.deadline.left() - 60))
+        done = run(command, env=ctx.env, cwd=ROOT, timeout=max(60, ctx.deadline.left() - 60))
         results[" ".join(plan)] = json.loads(done.stdout) if done.returncode == 0 else {"error": done.stderr[-2000:]}
         ctx.progress(f"training {' '.join(plan)}")
     return results
@@ -380,20 +394,21 @@ def kill_and_resume(ctx) -> dict:
                 str(every), "--sample-every", "100000", "--seed", "0", *extra]
 
     env = {**ctx.env, "IMGTRANS_HOME": str(root / "home")}
-    whole = subprocess.run(command("whole"), capture_output=True, text=True, env=env, cwd=root)
+    whole = run(command("whole"), env=env, cwd=root, timeout=240)
     if whole.returncode != 0:
         return {"error": whole.stderr[-1500:]}
     killed = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root)
     latest = root / "runs" / "killed" / "checkpoints" / "latest.json"
     start = time.monotonic()
-    while killed.poll() is None and time.monotonic() - start < 600 and not latest.is_file():
+    while killed.poll() is None and time.monotonic() - start < 240 and not latest.is_file():
         time.sleep(0.05)
-    if killed.poll() is not None:
-        return {"error": "the run ended before it could be killed after its first checkpoint"}
+    if killed.poll() is not None or not latest.is_file():
+        killed.kill()
+        return {"error": "the run ended (or stalled) before it could be killed after its first checkpoint"}
     killed.send_signal(signal.SIGKILL)
     killed.wait()
-    resumed = subprocess.run([sys.executable, "-m", "imgtrans", "train", "--resume", str(root / "runs" / "killed")],
-                             capture_output=True, text=True, env=env, cwd=root)
+    resumed = run([sys.executable, "-m", "imgtrans", "train", "--resume", str(root / "runs" / "killed")],
+                  env=env, cwd=root, timeout=240)
     if resumed.returncode != 0:
         return {"error": resumed.stderr[-1500:]}
     final = {}
@@ -410,32 +425,50 @@ def kill_and_resume(ctx) -> dict:
                     "bit-identical resume is guaranteed on the CPU (tests/test_training.py)"}
 
 
-def nccl(ctx) -> dict:
-    import torch
+PROBE = """
+import os, torch, torch.distributed as dist
+backend = os.environ["PROBE_BACKEND"]
+dist.init_process_group(backend)
+device = torch.device("cuda", int(os.environ["LOCAL_RANK"])) if backend == "nccl" else torch.device("cpu")
+x = torch.ones(4, device=device) * (dist.get_rank() + 1)
+dist.all_reduce(x)
+assert x[0].item() == sum(range(1, dist.get_world_size() + 1)), x
+dist.destroy_process_group()
+print(f"rank {dist.get_rank() if dist.is_initialized() else os.environ['RANK']}: all_reduce ok")
+"""
 
-    if ctx.device.type != "cuda" and not ctx.dry_run:
-        return {"skipped": "no CUDA"}
-    processes = max(1, torch.cuda.device_count()) if ctx.device.type == "cuda" else 2
-    root = ctx.scratch / "ddp"
-    data = root / "data"
+
+def nccl(ctx) -> dict:
+    """NCCL's init, an all_reduce and teardown in every GPU's process (one GPU
+    still exercises them), then imgtrans's DDP training over the same processes."""
     import numpy as np
+    import torch
     from PIL import Image
 
+    backend = "nccl" if ctx.device.type == "cuda" else "gloo"
+    processes = max(1, torch.cuda.device_count()) if ctx.device.type == "cuda" else 2
+    root = ctx.scratch / "ddp"
+    (root / "probe.py").parent.mkdir(parents=True, exist_ok=True)
+    (root / "probe.py").write_text(PROBE)
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
+    env = {**ctx.env, "IMGTRANS_HOME": str(root / "home"), "PROBE_BACKEND": backend}
+    probe = run([*launch, str(root / "probe.py")], env=env, cwd=root, timeout=180)
+    data = root / "data"
     rng = np.random.default_rng(1)
     for folder in ("trainA", "trainB"):
         (data / folder).mkdir(parents=True, exist_ok=True)
         for i in range(8):
             Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / folder / f"{i}.png")
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
-               "-m", "imgtrans", "train", "--family", "cyclegan", "--data", str(data), "--name", "ddp", "--out",
-               str(root / "runs"), "--device", ctx.device.type, "--netG", "resnet_6blocks", "--ngf", "8", "--ndf", "8",
-               "--load-size", "36", "--crop-size", "32", "--max-steps", "6", "--save-every", "3", "--sample-every", "3"]
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env={**ctx.env, "IMGTRANS_HOME": str(root / "home")},
-                          cwd=root, timeout=300)
-    return {"processes": processes, "backend": "nccl" if ctx.device.type == "cuda" else "gloo",
-            "exit_code": done.returncode, "seconds": round(time.perf_counter() - start, 1),
-            "tail": (done.stderr or done.stdout)[-800:]}
+    train = run([*launch, "-m", "imgtrans", "train", "--family", "cyclegan", "--data", str(data), "--name", "ddp",
+                 "--out", str(root / "runs"), "--device", ctx.device.type, "--netG", "resnet_6blocks", "--ngf", "8",
+                 "--ndf", "8", "--load-size", "36", "--crop-size", "32", "--max-steps", "6", "--save-every", "3",
+                 "--sample-every", "3"], env=env, cwd=root, timeout=240)
+    return {"processes": processes, "backend": backend, "probe_exit_code": probe.returncode,
+            "probe": (probe.stdout + probe.stderr)[-400:],
+            "imgtrans_train_exit_code": train.returncode, "train_seconds": round(time.perf_counter() - start, 1),
+            "train_group": "DDP" if processes > 1 else "none (one process: WORLD_SIZE 1, imgtrans makes no group)",
+            "train_tail": (train.stderr or train.stdout)[-600:]}
 
 
 def video(ctx) -> list[dict]:
@@ -484,9 +517,8 @@ def video(ctx) -> list[dict]:
 
 
 def tests(ctx) -> dict:
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_devices.py"],
-                          capture_output=True, text=True, env={**ctx.env, "IMGTRANS_HOME": str(ctx.scratch / "home")},
-                          cwd=ROOT, timeout=300)
+    done = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_devices.py"],
+               env={**ctx.env, "IMGTRANS_HOME": str(ctx.scratch / "home")}, cwd=ROOT, timeout=300)
     return {"exit_code": done.returncode, "tail": done.stdout[-600:]}
 
 

@@ -31,7 +31,7 @@ def report(*, timing: bool = True) -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cpu": {"native_bf16": cpu_has_native_bf16(), "available_ram": available_ram(),
                 "default_budget": budget_for("cpu", available_ram())},
-        "cuda": _cuda(torch),
+        "cuda": _soft(_cuda, torch),
         "mps": bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()),
         "onnxruntime": _onnxruntime(),
         "video": _pyav(),
@@ -40,6 +40,15 @@ def report(*, timing: bool = True) -> dict[str, Any]:
     if timing:
         facts["timing"] = _timings(facts)
     return facts
+
+
+def _soft(probe, *args) -> dict[str, Any]:
+    """A probe's facts, or the one line saying why it failed (a busy or
+    exclusive-mode GPU must not stop the report)."""
+    try:
+        return probe(*args)
+    except Exception as exc:
+        return {"available": False, "error": f"{type(exc).__name__}: {exc}".splitlines()[0], "built_for": None}
 
 
 def _cuda(torch) -> dict[str, Any]:
@@ -130,7 +139,9 @@ def lines(facts: dict[str, Any]) -> list[str]:
         f"cpu          {gb(facts['cpu']['available_ram'])} RAM available, native bf16: "
         f"{'yes' if facts['cpu']['native_bf16'] else 'no'}, default memory budget {gb(facts['cpu']['default_budget'])}",
     ]
-    if cuda["available"]:
+    if cuda.get("error"):
+        out.append(f"cuda         probe failed: {cuda['error']}")
+    elif cuda["available"]:
         out.append(f"cuda         CUDA {cuda['built_for']}, cuDNN {cuda['cudnn']}, bf16: {'yes' if cuda['bf16'] else 'no'}")
         for d in cuda["devices"]:
             out.append(f"  cuda:{d['index']}     {d['name']} (sm {d['capability']}), {gb(d['free_memory'])} free of "

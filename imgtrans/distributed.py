@@ -92,6 +92,14 @@ class Distributed:
         dist.all_gather_object(values, value)
         return values
 
+    def share(self, value: Any) -> Any:
+        """Rank 0's `value` (picklable), on every rank."""
+        if not self.enabled:
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -34,11 +34,16 @@ class DownloadError(ImgtransError):
     """The transfer failed; the message says why."""
 
 
+# The hosts a mirror stands in for: the reference's checkpoints and the FID
+# Inception weights. A plugin's own URLs elsewhere are never redirected.
+MIRRORED_HOSTS = ("http://efrosgans.eecs.berkeley.edu", "https://github.com/mseitzer/pytorch-fid/")
+
+
 def mirrored(url: str, mirror: str | None = None) -> str:
-    """Replace the URL's host (the reference's, or the FID weights') with
-    `mirror` (or $IMGTRANS_MIRROR), keeping the path: one mirror can hold them all."""
+    """Replace a mirrored host with `mirror` (or $IMGTRANS_MIRROR), keeping the
+    path: one mirror holds /cyclegan/..., /pix2pix/... and /mseitzer/pytorch-fid/..."""
     base = mirror or os.environ.get(MIRROR_ENV)
-    if not base:
+    if not base or not url.startswith(MIRRORED_HOSTS):
         return url
     parts = urllib.parse.urlsplit(url)
     return base.rstrip("/") + urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))

@@ -159,9 +159,12 @@ def test_eval_fid_scores_the_translated_test_split(weights, cli, tiny_cyclegan, 
     # the pictures scored are `imgtrans run`'s, as PNG (the FID function itself is checked against the tools above)
     ran = cli("run", tiny_cyclegan, root / "testA", "-o", tmp_path / "hand", "--precision", "fp32")
     assert ran.exit_code == 0, ran.stderr
-    kept = sorted((tmp_path / "outs" / "seed-0").iterdir())
-    assert [p.name for p in kept] == sorted(p.name for p in (tmp_path / "hand").iterdir())
-    assert all(np.array_equal(fidlib.read_picture(p), fidlib.read_picture(tmp_path / "hand" / p.name)) for p in kept)
+    kept = sorted((tmp_path / "outs" / "seed-0").iterdir())  # named by the whole input name: 000.png.png
+    assert [p.name.removesuffix(".png") for p in kept] == sorted(p.name for p in (tmp_path / "hand").iterdir())
+    assert all(np.array_equal(fidlib.read_picture(p), fidlib.read_picture(tmp_path / "hand" / p.name[:-4]))
+               for p in kept)
+    again = cli("eval", tiny_cyclegan, "--data", root, "--fid", "--inception", weights, "--outputs", tmp_path / "outs")
+    assert again.exit_code == 2 and "not empty" in again.stderr  # never scores what an earlier run left
 
     pairs = tmp_path / "pairs"
     (pairs / "test").mkdir(parents=True)

@@ -129,11 +129,11 @@ def standard(app_state: AppState, found, data: Path, *, direction: str, device, 
     with progress_reporter(app_state, "FID Inception") as (progress, _):
         weights = fidlib.weights_file(inception, mirror=mirror, progress=progress)
     extractor = fidlib.Extractor(weights, device=resolve(device), cache=home() / "fid" / "features")
-    first = load_model(app_state, found, device=device, quiet=as_json, seed=0, precision="fp32")
+    first = load_model(app_state, found, device=device, mirror=mirror, quiet=as_json, seed=0, precision="fp32")
 
     def translator(seed: int):
-        model = first if seed == 0 else load_model(app_state, found, device=device, quiet=True, seed=seed,
-                                                    precision="fp32")
+        model = first if seed == 0 else load_model(app_state, found, device=device, mirror=mirror, quiet=True,
+                                                    seed=seed, precision="fp32")
         return model.translate_arrays
 
     with tempfile.TemporaryDirectory(prefix="imgtrans-fid-") as scratch:
@@ -179,7 +179,7 @@ def register(app: typer.Typer) -> None:
         inception: Annotated[Optional[Path], typer.Option(help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: downloaded on first use into the cache).")] = None,
         seeds: Annotated[int, typer.Option(min=1, help="With --fid: translate with this many dropout seeds (0, 1, ...): mean and spread.")] = 1,
         outputs: Annotated[Optional[Path], typer.Option(help="With --fid: keep the translated PNGs here (default: a temporary folder).")] = None,
-        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights' host (env: IMGTRANS_MIRROR).")] = None,
+        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the host of downloads: the model's weights, the FID Inception's (env: IMGTRANS_MIRROR).")] = None,
     ) -> None:
         """Measure a model on a dataset's test split.
 
@@ -198,8 +198,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(standard(app_state, found, data, direction=direction, device=device, as_json=as_json,
                                       with_kid=kid, mode=mode, inception=inception, seeds=seeds, outputs=outputs,
                                       mirror=mirror))
-        if kid or seeds != 1 or outputs is not None or inception is not None:
-            app_state.fail("--kid, --seeds, --outputs and --inception go with --fid")
+        if kid or seeds != 1 or outputs is not None or inception is not None or mode != "clean":
+            app_state.fail("--kid, --mode, --seeds, --outputs and --inception go with --fid")
 
         from imgtrans.evaluation import data as eval_data
         from imgtrans.evaluation import suites
@@ -211,7 +211,7 @@ def register(app: typer.Typer) -> None:
             app_state.fail(str(exc))
         if target is not None and layout != "unpaired":
             app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
-        loaded = load_model(app_state, found, device=device, quiet=as_json, seed=seed, precision="fp32")
+        loaded = load_model(app_state, found, device=device, mirror=mirror, quiet=as_json, seed=seed, precision="fp32")
         labels = loaded.labels if kind == "conditional" else ()
         reference = find_classifier(app_state, classifier, labels if layout == "conditional" else ())
         if layout == "conditional":

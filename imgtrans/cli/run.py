@@ -70,8 +70,6 @@ def register(app: typer.Typer) -> None:
         target = find_target(app_state, model, network=network)
         if target.kind != "translate":
             app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
-        for note in () if quiet else target.notes:
-            app_state.note(note)
 
         out_dir = output if output is not None else Path("imgtrans-out") / target.name
         if not use_stdin:
@@ -79,7 +77,16 @@ def register(app: typer.Typer) -> None:
         group = join_torchrun(app_state, use_stdin)
         if group is not None:
             device = rank_device(device, group.local_rank)
-        jobs, results = ([], []) if use_stdin else plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite, video_ext=video_ext)
+        main = group is None or group.is_main
+        for note in () if quiet or not main else target.notes:
+            app_state.note(note)
+        planned = None
+        if not use_stdin and main:
+            planned = plan(inputs, out_dir, recursive=recursive, suffix=suffix, ext=ext, overwrite=overwrite,
+                           video_ext=video_ext)
+        if group is not None:  # rank 0's plan for all: ranks that list the folders themselves could disagree
+            planned = collective(app_state, group.share, planned)
+        jobs, results = planned or ([], [])
         if not use_stdin and not jobs and not results:
             app_state.fail("no input images")
 
@@ -87,11 +94,11 @@ def register(app: typer.Typer) -> None:
                    "max_memory": budget, "precision": precision, "compile": compile, "network": network}
         if group is None:
             translator = load_model(app_state, target, **options)
-        else:  # rank 0 downloads (if needed) while the others wait; all planned before anything is written
+        else:  # rank 0 downloads (if needed) while the others wait
             from imgtrans.sharding import share
 
             translator = load_model(app_state, target, **options) if group.is_main else None
-            group.barrier()
+            collective(app_state, group.barrier)
             if translator is None:
                 translator = load_model(app_state, target, quiet=True, **options)
             jobs, results = share(jobs, group.rank, group.world), results if group.is_main else []
@@ -107,7 +114,7 @@ def register(app: typer.Typer) -> None:
         if group is None:
             summarise(app_state, counts, out_dir, time.perf_counter() - start, quiet=quiet)
             raise typer.Exit(INPUT_ERROR if counts["error"] else 0)
-        everyone = group.gather(counts)
+        everyone = collective(app_state, group.gather, counts)
         total = {key: sum(c[key] for c in everyone) for key in counts}
         if group.is_main:
             summarise(app_state, total, out_dir, time.perf_counter() - start, quiet=quiet, processes=group.world)
@@ -267,10 +274,23 @@ def join_torchrun(app_state: AppState, use_stdin: bool):
 
 
 def rank_device(device: str | None, local_rank: int) -> str | None:
-    """One GPU per rank on a machine: auto and cuda become cuda:LOCAL_RANK."""
+    """One GPU per rank on a machine: auto and cuda become cuda:LOCAL_RANK
+    (also made the current device, so nothing lands on GPU 0 by default)."""
     import torch
 
     name = validate(device)
     if name in ("auto", "cuda") and torch.cuda.is_available():
-        return f"cuda:{local_rank % torch.cuda.device_count()}"
+        index = local_rank % torch.cuda.device_count()
+        torch.cuda.set_device(index)
+        return f"cuda:{index}"
     return device
+
+
+def collective(app_state: AppState, operation, *args):
+    """A group operation; when another process of the job died, one line
+    instead of the backend's traceback (its own message says why)."""
+    try:
+        return operation(*args)
+    except RuntimeError as exc:  # gloo/NCCL report a lost peer as RuntimeError subclasses
+        app_state.fail(f"another process of the torchrun job stopped ({str(exc).splitlines()[0][:160]}); "
+                       "its message says why")

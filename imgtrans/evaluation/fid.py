@@ -43,6 +43,7 @@ WEIGHTS_URL = f"https://github.com/mseitzer/pytorch-fid/releases/download/fid_we
 # torch.hub's convention: the file name carries the first 8 hex digits of its sha256.
 WEIGHTS_SHA256_PREFIX = "6726825d"
 FEATURES = 2048
+CACHE_VERSION = 1  # bump when the features' computation changes
 SIDE = 299
 IMAGE_SUFFIXES = (".bmp", ".jpg", ".jpeg", ".pgm", ".png", ".ppm", ".tif", ".tiff", ".webp")
 
@@ -92,10 +93,13 @@ def read_picture(path: Path) -> np.ndarray:
 
 
 def folder_pictures(folder: Path) -> list[Path]:
-    """The folder's pictures, sorted by name (the tools' order; not recursive)."""
+    """The folder's pictures, sorted by name (the tools' order): not
+    recursive (as pytorch-fid; clean-fid also descends), hidden files such as
+    macOS's `._x.png` left out (as clean-fid's glob does), suffixes in any case."""
     if not folder.is_dir():
         raise FIDError(f"{folder}: no such folder")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(p for p in folder.iterdir()
+                   if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".") and p.is_file())
     if len(files) < 2:
         raise FIDError(f"{folder}: {len(files)} picture(s); FID needs at least 2")
     return files
@@ -125,27 +129,35 @@ class Extractor:
 
     @torch.inference_mode()
     def features(self, pictures: Iterable[np.ndarray], mode: str) -> np.ndarray:
-        """N x 2048 float32 features (the tools keep float32 too)."""
+        """N x 2048 features, kept as float32 (clean-fid does; pytorch-fid's
+        float64 copy of the same values changes FID by under 1e-9), computed in
+        true fp32 on CUDA too (no TF32)."""
+        from imgtrans.precision import arithmetic
+
         if mode not in MODES:
             raise OptionError(f"unknown FID mode {mode!r} (choose from {', '.join(MODES)})")
         out, batch = [], []
-        for picture in pictures:
-            batch.append(picture)
-            if len(batch) == self.batch_size:
+        with arithmetic(self.device, "fp32"):
+            for picture in pictures:
+                batch.append(picture)
+                if len(batch) == self.batch_size:
+                    out.append(self.network(prepare(batch, mode).to(self.device)).cpu().numpy())
+                    batch = []
+            if batch:
                 out.append(self.network(prepare(batch, mode).to(self.device)).cpu().numpy())
-                batch = []
-        if batch:
-            out.append(self.network(prepare(batch, mode).to(self.device)).cpu().numpy())
         return np.concatenate(out).astype(np.float32)
 
     def folder_features(self, folder: Path, mode: str, *, pictures: Callable[[], Iterable[np.ndarray]] | None = None,
                         tag: str = "") -> np.ndarray:
         """Features of a folder's pictures (or of `pictures()`, derived from
-        the folder's files as `tag` says), from the cache when the folder,
-        the mode and the weights are unchanged."""
+        the folder's files as `tag` says), from the cache when the files'
+        contents, the mode, the weights and the device type are unchanged."""
         files = folder_pictures(folder)
-        listing = [(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-        key = hashlib.sha256(json.dumps([str(folder.resolve()), tag, mode, self.weights_sha256, listing]).encode())
+        contents = hashlib.sha256()
+        for picture in files:
+            contents.update(picture.name.encode() + b"\0" + hashlib.sha256(picture.read_bytes()).digest())
+        key = hashlib.sha256(json.dumps([CACHE_VERSION, tag, mode, self.weights_sha256, self.device.type,
+                                         contents.hexdigest()]).encode())
         path = self.cache / f"{key.hexdigest()[:32]}.npy" if self.cache is not None else None
         if path is not None and path.is_file():
             return np.load(path)

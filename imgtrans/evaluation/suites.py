@@ -160,7 +160,7 @@ def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: 
     if layout == "unpaired":
         source_folder = root / f"test{'A' if source_side == 0 else 'B'}"
         real_folder, real = root / f"test{'B' if source_side == 0 else 'A'}", None
-        inputs = [(p.stem, p.read_bytes()) for p in fidlib.folder_pictures(source_folder)]
+        inputs = [(str(p), p.read_bytes()) for p in fidlib.folder_pictures(source_folder)]
     else:
         real_folder = root / "test"
         files = fidlib.folder_pictures(real_folder)
@@ -172,7 +172,7 @@ def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: 
                 yield picture[:, width * side: width * (side + 1)]
 
         real = lambda: halves(1 - source_side)  # noqa: E731
-        inputs = [(p.stem, imageio.encode(h, None, "png")) for p, h in zip(files, halves(source_side))]
+        inputs = [(str(p), imageio.encode(h, None, "png")) for p, h in zip(files, halves(source_side))]
     if not inputs:
         raise fidlib.FIDError(f"{root}: no test pictures to translate")
     real_features = extractor.folder_features(real_folder, mode, pictures=real,
@@ -180,12 +180,19 @@ def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: 
     runs = []
     for seed in seeds:
         folder = outputs / f"seed-{seed}"
+        if folder.exists() and any(folder.iterdir()):
+            raise fidlib.FIDError(f"{folder}: not empty; give --outputs a new folder (scores use only what they wrote)")
         translate = translate_with_seed(seed)
-        for stem, encoded in inputs:
-            picture = imageio.decode(encoded, channels=channels)
+        written = []
+        for name, encoded in inputs:
+            try:
+                picture = imageio.decode(encoded, channels=channels)
+            except imageio.ImageError as exc:
+                raise fidlib.FIDError(f"{name}: {exc}") from None
             [translated] = translate([picture.pixels])
-            write_atomic(folder / f"{stem}.png", imageio.encode(translated, None, "png"), overwrite=True)
-        generated = extractor.features((fidlib.read_picture(p) for p in fidlib.folder_pictures(folder)), mode)
+            written.append(folder / f"{Path(name).name}.png")  # the input's whole name: 0.png and 0.jpg stay apart
+            write_atomic(written[-1], imageio.encode(translated, None, "png"), overwrite=False)
+        generated = extractor.features((fidlib.read_picture(p) for p in written), mode)
         runs.append(fidlib.score(generated, real_features, with_kid=with_kid, seed=seed))
     fids = [r.fid for r in runs]
     result = {"kind": "standard", "metric": "FID" + (" and KID" if with_kid else ""), "mode": mode,
