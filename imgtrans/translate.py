@@ -19,6 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from imgtrans.errors import OptionError
+from imgtrans.imageio import ImageError
 from imgtrans.memory import default_budget, read_peak, reset_peak
 from imgtrans.padding import padded_size, padding_for, reflect_index
 from imgtrans.spec import Preprocess
@@ -313,6 +314,11 @@ class Translator:
         the same size, as uint8 or float in [0, 1], on the CPU. For video,
         `record` (one empty dict per image) receives each image's own
         normalisation statistics; `impose` gives the statistics to use instead."""
+        n, _, h, w = batch.shape
+        if n == 0 or h == 0 or w == 0:  # (the reflection padding's index arithmetic would never end)
+            raise ImageError(f"empty picture or batch ({n} x {h} x {w})")
+        if batch.is_floating_point() and not torch.isfinite(batch).all():
+            raise ImageError("the picture holds NaN or infinite values")
         reset_peak(self.device)
         self.video.engage(record=record, impose=impose)
         try:

@@ -67,3 +67,4 @@ def test_doctor_reports_this_machine(cli):
     assert facts["onnxruntime"]["installed"] and "CPUExecutionProvider" in facts["onnxruntime"]["providers"]
     text = cli("doctor", "--no-timing")
     assert "torch        " in text.stdout and "cache        " in text.stdout
+

@@ -275,3 +275,31 @@ def test_bad_training_data_is_named(cli, tmp_path, digits):
     bomb.save(folders / "trainA" / "bomb.png", optimize=True)
     message = one_line_error(cli("train", "--family", "cyclegan", "--data", folders, "--name", "c"))
     assert "bomb.png" in message and "too large" in message
+
+
+def test_library_refuses_empty_and_non_finite_pictures(tiny_cyclegan):
+    """Found by the hostile-input round 2: a 0x0 tensor looped forever in the
+    padding arithmetic, and NaN input gave all-NaN output without a word."""
+    import imgtrans
+
+    model = imgtrans.load(tiny_cyclegan, device="cpu")
+    for bad, reason in ((torch.zeros(1, 3, 0, 0), "empty picture"), (torch.zeros(0, 3, 8, 8), "empty picture"),
+                        (torch.full((1, 3, 8, 8), float("nan")), "NaN or infinite"),
+                        (torch.full((1, 3, 8, 8), float("inf")), "NaN or infinite")):
+        with pytest.raises(imgtrans.ImgtransError, match=reason):
+            model(bad)
+    assert model(torch.rand(1, 3, 8, 8)).isfinite().all()
+
+
+def test_ext_empty_and_stdout_full(cli, tiny_cyclegan, tmp_path):
+    import subprocess
+    import sys
+
+    random_image(tmp_path / "a.png", size=(20, 16))
+    result = cli("run", tiny_cyclegan, tmp_path / "a.png", "--ext", "")
+    assert result.exit_code == 2 and "--ext is empty" in result.stderr
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "imgtrans", "run", tiny_cyclegan, str(tmp_path / "a.png"), "-o",
+                               str(tmp_path / "out"), "--json"], stdout=full, stderr=subprocess.PIPE, text=True)
+    assert done.returncode == 1 and "cannot write to standard output (No space left on device)" in done.stderr
+    assert "Traceback" not in done.stderr

@@ -70,11 +70,22 @@ def state(ctx: typer.Context) -> AppState:
     return ctx.find_root().obj
 
 
+class StdoutError(ImgtransError):
+    """Standard output cannot be written (a full disk, a closed descriptor)."""
+
+    exit_code = INPUT_ERROR
+
+
 def print_json_line(obj) -> None:
     import json
 
-    sys.stdout.write(json.dumps(obj) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise  # the reader went away: `main` ends quietly
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output ({exc.strerror or exc})") from None
 
 
 def human_size(size: int | None) -> str:

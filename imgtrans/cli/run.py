@@ -56,6 +56,8 @@ def register(app: typer.Typer) -> None:
         """
         app_state = state(ctx)
         requested = (ext or "").lower().lstrip(".")
+        if ext is not None and not requested:
+            app_state.fail("--ext is empty (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)")
         if requested and requested not in OUTPUT_FORMATS + VIDEO_FORMATS:
             app_state.fail(f"unknown --ext {requested!r} (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)")
         ext = requested if requested in OUTPUT_FORMATS else "png"  # gif: a still GIF for images, animated for videos
