@@ -14,6 +14,7 @@ from imgtrans.cli import (
     plugins_cmd,
     run,
     sample,
+    serve_cmd,
     train,
     weights_cmd,
 )
@@ -45,6 +46,7 @@ def create_app(pm=None) -> typer.Typer:
     weights_cmd.register(app)
     plugins_cmd.register(app)
     doctor.register(app)
+    serve_cmd.register(app)
     pm.hook.register_commands(app=app)
     _guard_commands(app)
     return app
