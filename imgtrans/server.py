@@ -23,12 +23,70 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from imgtrans.errors import ImgtransError
 
 MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "gif": "image/gif"}
+MAX_SAMPLES_PER_LABEL = 64
+_ERROR = {"description": "a one-line error", "content": {"application/json": {"schema": {
+    "type": "object", "properties": {"error": {"type": "string"}}}}}}
+
+
+def _param(name: str, description: str, kind: str = "string", required: bool = False) -> dict:
+    return {"name": name, "in": "query", "required": required, "description": description, "schema": {"type": kind}}
+
+
+# The API, described once: served at /openapi.json and drawn at /docs (a page of our own: no CDN).
+OPENAPI = {
+    "openapi": "3.1.0",
+    "info": {"title": "imgtrans", "version": "1", "description": "Image-to-image translation with GANs over HTTP."},
+    "paths": {
+        "/healthz": {"get": {"summary": "Liveness (no token needed)", "responses": {"200": {"description": "ok"}}}},
+        "/readyz": {"get": {"summary": "Readiness: the warm models and the queue",
+                            "responses": {"200": {"description": "ready"}}}},
+        "/v1/models": {"get": {"summary": "The models served: name, family, kind, direction, weights, licence",
+                               "responses": {"200": {"description": "a list of models"}}}},
+        "/v1/translate": {"post": {
+            "summary": "Translate one picture at full resolution (multipart field `image`, or the raw body)",
+            "parameters": [_param("model", "a model name (GET /v1/models)", required=True),
+                           _param("precision", "fp32, tf32, bf16, fp16 or auto"),
+                           _param("seed", "dropout noise seed", "integer"), _param("format", "png, jpg, webp or gif")],
+            "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
+                "image": {"type": "string", "format": "binary"}}}}, "application/octet-stream": {}}},
+            "responses": {"200": {"description": "the picture, with X-Imgtrans-Model, -Device, -Precision, "
+                                                 "-Streamed and -Ms headers"},
+                          "400": _ERROR, "401": _ERROR, "404": _ERROR, "413": _ERROR, "421": _ERROR, "422": _ERROR,
+                          "503": _ERROR}}},
+        "/v1/sample": {"post": {
+            "summary": "A grid of samples from a conditional model: one row per label",
+            "parameters": [_param("model", "a conditional model", required=True),
+                           _param("labels", "comma-separated names or indices (default: all)"),
+                           _param("n", f"samples per label, 1 to {MAX_SAMPLES_PER_LABEL}", "integer"),
+                           _param("seed", "the same seed gives the same pixels", "integer")],
+            "responses": {"200": {"description": "a PNG grid"}, "400": _ERROR, "404": _ERROR, "503": _ERROR}}},
+    },
+}
+
+
+def docs_page() -> str:
+    """The API reference as plain HTML, from OPENAPI (works offline)."""
+    from html import escape
+
+    parts = ["<!doctype html><meta charset='utf-8'><title>imgtrans API</title>",
+             "<style>body{font:15px system-ui;max-width:50em;margin:2em auto;padding:0 1em}code{background:#eee}</style>",
+             "<h1>imgtrans API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a>.</p>"]
+    for path, methods in OPENAPI["paths"].items():
+        for method, spec in methods.items():
+            parts.append(f"<h2><code>{method.upper()} {escape(path)}</code></h2><p>{escape(spec['summary'])}</p>")
+            rows = "".join(f"<li><code>{escape(p['name'])}</code>{' (required)' if p['required'] else ''}: "
+                           f"{escape(p['description'])}</li>" for p in spec.get("parameters", []))
+            if rows:
+                parts.append(f"<ul>{rows}</ul>")
+            codes = ", ".join(spec["responses"])
+            parts.append(f"<p>Responses: {codes}</p>")
+    return "".join(parts)
 LOOPBACK = ("127.0.0.1", "localhost", "::1", "[::1]")
 
 
@@ -174,8 +232,40 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
             response.headers["Access-Control-Allow-Origin"] = config.cors
         return response
 
+    async def sample(request: Request) -> Response:
+        options = dict(request.query_params)
+        if request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form")):
+            form = await request.form(max_files=0, max_fields=16)
+            options.update({k: v for k, v in form.items() if isinstance(v, str)})
+        name = options.get("model", "")
+        models.check(name)
+        family = registry.families.get(registry.models[name].family)
+        if family is None or family.kind != "conditional":
+            raise HTTPError(400, f"{name!r} translates pictures; POST /v1/translate")
+        labels = [x.strip() for x in options.get("labels", "").split(",") if x.strip()] or None
+        n = _integer(options.get("n"), "n") or 8
+        if not 1 <= n <= MAX_SAMPLES_PER_LABEL:
+            raise HTTPError(400, f"n must be between 1 and {MAX_SAMPLES_PER_LABEL}, not {n}")
+        seed = _integer(options.get("seed"), "seed")
+
+        def work(model):
+            from imgtrans import imageio
+            from imgtrans.sampling import grid
+
+            return imageio.encode(grid(model.sample_array(labels, n=n, seed=seed)), None, "png")
+
+        body = await models.run((name, None, None), work)
+        return Response(body, media_type="image/png", headers={"X-Imgtrans-Model": name})
+
+    async def openapi(request: Request) -> Response:
+        return JSONResponse(OPENAPI)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_page())
+
     routes = [Route("/healthz", healthz), Route("/readyz", readyz), Route("/v1/models", list_models),
-              Route("/v1/translate", translate, methods=["POST"])]
+              Route("/v1/translate", translate, methods=["POST"]), Route("/v1/sample", sample, methods=["POST"]),
+              Route("/openapi.json", openapi), Route("/docs", docs)]
     return Starlette(routes=routes, middleware=[Middleware(BaseHTTPMiddleware, dispatch=guard)],
                      exception_handlers={HTTPError: _http_error, ImgtransError: _library_error, 404: _not_found,
                                          405: _not_allowed, Exception: _internal})

@@ -137,3 +137,19 @@ def test_a_burst_is_answered_or_refused_with_503_none_lost(tiny_cyclegan, tmp_pa
     assert set(statuses) <= {200, 503} and len(answers) == 16
     assert statuses.count(200) >= 3 and statuses.count(503) >= 1, statuses  # one computes, two wait, the rest refused
     assert all(retry == "1" for status, retry in answers if status == 503)
+
+
+def test_sample_grid_equals_imgtrans_sample_and_the_api_is_described(cli, tmp_path):
+    made = cli("sample", "cgan-digits", "-n", "3", "--seed", "5", "--label", "1", "--label", "7", "-o", tmp_path / "g.png")
+    assert made.exit_code == 0, made.stderr
+    with Server() as client:
+        grid = client.post("/v1/sample", params={"model": "cgan-digits", "labels": "1,7", "n": "3", "seed": "5"})
+        assert grid.status_code == 200 and grid.headers["content-type"] == "image/png"
+        assert np.array_equal(np.asarray(Image.open(io.BytesIO(grid.content))), np.asarray(Image.open(tmp_path / "g.png")))
+        assert client.post("/v1/sample", params={"model": "cgan-digits", "n": "1000"}).status_code == 400
+        assert client.post("/v1/sample", params={"model": "cgan-digits", "labels": "dragon"}).status_code == 400
+        assert client.post("/v1/sample", params={"model": "vintage"}).status_code == 400
+        spec = client.get("/openapi.json").json()
+        assert set(spec["paths"]) == {"/healthz", "/readyz", "/v1/models", "/v1/translate", "/v1/sample"}
+        page = client.get("/docs")
+        assert page.status_code == 200 and "POST /v1/translate" in page.text and "http" not in page.text.split("</style>")[0]
