@@ -349,7 +349,10 @@ def import_checkpoint(
         summary=summary or _summary(resolved),
         extra=extra,
     )
-    wfile.save(destination, tensors, metadata)
+    try:
+        wfile.save(destination, tensors, metadata)
+    except OSError as exc:  # an unwritable or vanished folder, a full disk: nothing is left half-written
+        raise WeightsError(f"cannot write {destination} ({exc.strerror or exc})") from None
     return resolved
 
 

@@ -303,3 +303,12 @@ def test_ext_empty_and_stdout_full(cli, tiny_cyclegan, tmp_path):
                                str(tmp_path / "out"), "--json"], stdout=full, stderr=subprocess.PIPE, text=True)
     assert done.returncode == 1 and "cannot write to standard output (No space left on device)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_import_into_an_unwritable_place_is_one_line(cli, tmp_path):
+    from conftest import make_checkpoint
+
+    make_checkpoint(tmp_path / "g.pth", "cyclegan", netG="resnet_6blocks", ngf=4)
+    result = cli("weights", "import", tmp_path / "g.pth", "--name", "q", "-o", "/proc/imgtrans-nope/q.safetensors")
+    assert result.exit_code == 2 and "cannot write /proc/imgtrans-nope/q.safetensors" in result.stderr
+    assert "Traceback" not in result.stderr
