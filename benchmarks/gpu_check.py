@@ -371,20 +371,27 @@ def training(ctx) -> dict:
     return results
 
 
+def unpaired_data(root: Path, *, side: int, seed: int, n: int = 8) -> Path:
+    """trainA/ and trainB/ of n random side x side pictures: enough for a few training steps."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for folder in ("trainA", "trainB"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)).save(root / folder / f"{i}.png")
+    return root
+
+
 def kill_and_resume(ctx) -> dict:
     """An uninterrupted run against one killed (SIGKILL) after its first
     checkpoint and resumed: the exported generators compared."""
     import numpy as np
-    from PIL import Image
     from safetensors.numpy import load_file
 
     root = ctx.scratch / "resume"
-    data = root / "data"
-    rng = np.random.default_rng(0)
-    for folder in ("trainA", "trainB"):
-        (data / folder).mkdir(parents=True, exist_ok=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (72, 72, 3), dtype=np.uint8)).save(data / folder / f"{i}.png")
+    data = unpaired_data(root / "data", side=72, seed=0)
     steps, every = (6, 3) if ctx.dry_run else (40, 20)
 
     def command(name, *extra):
@@ -441,9 +448,7 @@ print(f"rank {dist.get_rank() if dist.is_initialized() else os.environ['RANK']}:
 def nccl(ctx) -> dict:
     """NCCL's init, an all_reduce and teardown in every GPU's process (one GPU
     still exercises them), then imgtrans's DDP training over the same processes."""
-    import numpy as np
     import torch
-    from PIL import Image
 
     backend = "nccl" if ctx.device.type == "cuda" else "gloo"
     processes = max(1, torch.cuda.device_count()) if ctx.device.type == "cuda" else 2
@@ -453,12 +458,7 @@ def nccl(ctx) -> dict:
     launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes)]
     env = {**ctx.env, "IMGTRANS_HOME": str(root / "home"), "PROBE_BACKEND": backend}
     probe = run([*launch, str(root / "probe.py")], env=env, cwd=root, timeout=180)
-    data = root / "data"
-    rng = np.random.default_rng(1)
-    for folder in ("trainA", "trainB"):
-        (data / folder).mkdir(parents=True, exist_ok=True)
-        for i in range(8):
-            Image.fromarray(rng.integers(0, 256, (40, 40, 3), dtype=np.uint8)).save(data / folder / f"{i}.png")
+    data = unpaired_data(root / "data", side=40, seed=1)
     start = time.perf_counter()
     train = run([*launch, "-m", "imgtrans", "train", "--family", "cyclegan", "--data", str(data), "--name", "ddp",
                  "--out", str(root / "runs"), "--device", ctx.device.type, "--netG", "resnet_6blocks", "--ngf", "8",

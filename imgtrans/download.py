@@ -49,6 +49,23 @@ def mirrored(url: str, mirror: str | None = None) -> str:
     return base.rstrip("/") + urllib.parse.urlunsplit(("", "", parts.path, parts.query, ""))
 
 
+def progress_callbacks(progress: Callable[[int, int | None], None] | None):
+    """`fetch`'s on_start/on_chunk from one `progress(bytes so far, total or None)`."""
+    state = {"done": 0, "total": None}
+
+    def on_start(total):
+        state["total"] = total
+        if progress is not None:
+            progress(0, total)
+
+    def on_chunk(n):
+        state["done"] += n
+        if progress is not None:
+            progress(state["done"], state["total"])
+
+    return on_start, on_chunk
+
+
 def fetch(
     url: str,
     folder: Path,

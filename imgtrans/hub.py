@@ -67,27 +67,14 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
                      progress: Progress | None = None, on_url: Callable[[str], None] | None = None) -> Path:
     """Download, verify and convert `spec`'s published checkpoint into the cache."""
     from imgtrans.convert import import_checkpoint
-    from imgtrans.download import DownloadError, fetch, mirrored
+    from imgtrans.download import DownloadError, fetch, mirrored, progress_callbacks
     from imgtrans.weights import WeightsError
 
     url = mirrored(spec.weights.url, mirror)
     if on_url is not None:
         on_url(url)
     destination = store.cached_path(spec.name)
-    received, total_size = 0, None
-
-    def on_start(total):
-        nonlocal total_size
-        total_size = total
-        if progress is not None:
-            progress(0, total)
-
-    def on_chunk(n):
-        nonlocal received
-        received += n
-        if progress is not None:
-            progress(received, total_size)
-
+    on_start, on_chunk = progress_callbacks(progress)
     part = None
     try:
         part, sha256 = fetch(url, store.cache_dir(), on_start=on_start, on_chunk=on_chunk)

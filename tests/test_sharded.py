@@ -68,16 +68,16 @@ def test_two_processes_translate_each_input_once_as_one_would(model, tmp_path):
     single = subprocess.run([sys.executable, "-m", "imgtrans", "run", str(model), str(inputs), "-o",
                              str(tmp_path / "single"), "-q"], env=ENV, cwd=tmp_path, capture_output=True, text=True)
     assert single.returncode == 0, single.stderr
-    shared = subprocess.run(torchrun(model, inputs, "-o", tmp_path / "shared", "--json"),
-                            env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert shared.returncode == 0, shared.stderr
-    rows = [json.loads(line) for line in shared.stdout.splitlines() if line.startswith("{")]
+    split = subprocess.run(torchrun(model, inputs, "-o", tmp_path / "split", "--json"),
+                           env=ENV, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert split.returncode == 0, split.stderr
+    rows = [json.loads(line) for line in split.stdout.splitlines() if line.startswith("{")]
     assert sorted(Path(r["input"]).name for r in rows) == [f"p{i:02d}.png" for i in range(9)]  # each once
     assert all(r["status"] == "ok" for r in rows)
-    assert "9 translated into" in shared.stderr and "by 2 processes" in shared.stderr
-    single_out, shared_out = outputs(tmp_path / "single"), outputs(tmp_path / "shared")
-    assert single_out.keys() == shared_out.keys()
-    assert all(np.array_equal(single_out[k], shared_out[k]) for k in single_out)
+    assert "9 translated into" in split.stderr and "by 2 processes" in split.stderr
+    single_out, split_out = outputs(tmp_path / "single"), outputs(tmp_path / "split")
+    assert single_out.keys() == split_out.keys()
+    assert all(np.array_equal(single_out[k], split_out[k]) for k in single_out)
 
 
 def test_two_nodes_on_one_machine(model, tmp_path):

@@ -229,27 +229,14 @@ def weights_file(given: Path | None, *, mirror: str | None = None,
             raise FIDError(f"{given}: no such file (the FID Inception weights, {WEIGHTS_FILE})")
         return given
     from imgtrans import store
-    from imgtrans.download import DownloadError, fetch, mirrored
+    from imgtrans.download import DownloadError, fetch, mirrored, progress_callbacks
 
     folder = store.home() / "fid"
     path = folder / WEIGHTS_FILE
     if path.is_file():
         return path
     url = mirrored(WEIGHTS_URL, mirror)
-    total = None
-
-    def on_start(size):
-        nonlocal total
-        total = size
-
-    done = 0
-
-    def on_chunk(n):
-        nonlocal done
-        done += n
-        if progress is not None:
-            progress(done, total)
-
+    on_start, on_chunk = progress_callbacks(progress)
     part = None
     try:
         part, sha256 = fetch(url, folder, on_start=on_start, on_chunk=on_chunk)
