@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
@@ -26,9 +27,15 @@ def register(app: typer.Typer) -> None:
         cors: Annotated[Optional[str], typer.Option(help="Allow this one origin to call the API from a browser (default: none).")] = None,
         max_upload: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50MB",
         max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures with more pixels (default: Pillow's, about 89 million).")] = None,
+        runs: Annotated[Optional[Path], typer.Option(help="Serve the training runs in this folder (read-only): GET /v1/runs.")] = None,
+        ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the page at / (--no-ui: the API only).")] = True,
+        max_jobs: Annotated[int, typer.Option(min=1, help="Video and large-picture jobs queued or running at once (more get 429).")] = 4,
+        max_frames: Annotated[int, typer.Option(min=1, help="Frames of one video job.")] = 100_000,
+        max_job_upload: Annotated[str, typer.Option(help="Largest file a job accepts.")] = "1GB",
     ) -> None:
-        """Serve the models over HTTP: GET /v1/models, POST /v1/translate (multipart or raw
-        image body; model, precision, seed, format as fields), /healthz, /readyz.
+        """Serve the models over HTTP, with a page at / to translate, compare models,
+        sample conditional models and watch training runs: GET /v1/models, POST
+        /v1/translate, /v1/sample, /v1/jobs (videos, large pictures), /v1/runs.
         Bound to 127.0.0.1 unless --allow-remote; docs/serving.md."""
         from imgtrans.device import validate
         from imgtrans.memory import parse_size
@@ -50,8 +57,14 @@ def register(app: typer.Typer) -> None:
         registry = app_state.registry
         for name in names or ():
             registry.model(name)  # an unknown name fails now, with the suggestion
+        if runs is not None and not runs.is_dir():
+            app_state.fail(f"--runs {runs}: not a folder")
         config = ServeConfig(host=host, port=port, models=names, device=device, max_memory=max_memory, token=token,
-                             cors=cors, max_upload=parse_size(max_upload), max_pixels=max_pixels)
-        app_state.note(f"serving {len(names) if names else len(registry.models)} model(s) on http://{host}:{port}/ "
+                             cors=cors, max_upload=parse_size(max_upload), max_pixels=max_pixels, runs=runs, ui=ui,
+                             max_jobs=max_jobs, max_frames=max_frames, max_job_upload=parse_size(max_job_upload))
+        shown = f"[{host}]" if ":" in host else host
+        app_state.note(f"serving {len(names) if names else len(registry.models)} model(s) on http://{shown}:{port}/ "
                        "(Ctrl-C stops)")
-        uvicorn.run(create_app(config, registry=registry), host=host, port=port, log_level="warning")
+        # limit_concurrency: connections beyond it get 503 from uvicorn before any work.
+        uvicorn.run(create_app(config, registry=registry), host=host, port=port, log_level="warning",
+                    limit_concurrency=64, timeout_keep_alive=5)
