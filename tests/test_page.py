@@ -1,0 +1,155 @@
+"""The page at `/` in a real headless Chromium (Debian's package, driven by
+Playwright) against a real uvicorn server: translate through the page with
+`imgtrans run`'s pixels, compare two models, watch a training run.
+
+Skipped with one line where no Chromium is installed; CI sets
+IMGTRANS_REQUIRE_BROWSER=1, which turns that skip into a failure.
+"""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_server import Server
+
+CHROMIUM = Path(os.environ.get("IMGTRANS_CHROMIUM", "/usr/bin/chromium"))
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync"]
+EXAMPLE = Path(__file__).parent.parent / "examples" / "cat.jpg"
+
+
+def _unavailable(reason: str):
+    if os.environ.get("IMGTRANS_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"IMGTRANS_REQUIRE_BROWSER=1 but {reason}")
+    pytest.skip(reason)
+
+
+def expect(locator):
+    from playwright.sync_api import expect
+
+    return expect(locator)
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("no Playwright (pip install playwright)")
+    if not CHROMIUM.is_file():
+        _unavailable(f"no Chromium at {CHROMIUM} (apt-get install chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(chromium):
+    context = chromium.new_context(accept_downloads=True, viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    yield page
+    context.close()
+    assert not errors, errors  # no JavaScript exception on the page
+
+
+def test_a_photo_translated_through_the_page_has_imgtrans_runs_pixels(cli, tiny_cyclegan, page, tmp_path):
+    ran = cli("run", tiny_cyclegan, EXAMPLE, "-o", tmp_path / "out", "--precision", "fp32")
+    assert ran.exit_code == 0, ran.stderr
+    expected = np.asarray(Image.open(tmp_path / "out" / "cat.png"))
+    with Server() as client:
+        page.goto(str(client.base_url))
+        page.select_option("#t-model", tiny_cyclegan)
+        assert "cyclegan" in page.text_content("#t-card")
+        page.select_option("#t-precision", "fp32")
+        page.set_input_files("#t-file", str(EXAMPLE))
+        page.click("#t-go")
+        page.wait_for_selector("#t-download:not([hidden])")
+        assert "ms on cpu (fp32)" in page.text_content("#t-info")
+        with page.expect_download() as download:
+            page.click("#t-download")
+        saved = tmp_path / download.value.suggested_filename
+        download.value.save_as(saved)
+        assert saved.name == f"cat-{tiny_cyclegan}.png"
+        got = np.asarray(Image.open(saved))
+        assert got.shape == expected.shape == (300, 451, 3) and np.array_equal(got, expected)
+
+        page.set_input_files("#t-file", {"name": "notes.png", "mimeType": "image/png", "buffer": b"not a picture"})
+        page.click("#t-go")
+        expect(page.locator("#error")).to_contain_text("not an image")
+
+
+def test_compare_two_models_side_by_side(tiny_cyclegan, tiny_pix2pix, page):
+    with Server() as client:
+        page.goto(str(client.base_url))
+        page.click("#tab-compare")
+        for name in (tiny_cyclegan, tiny_pix2pix):
+            page.check(f"#c-models input[value='{name}']")
+        page.set_input_files("#c-file", str(EXAMPLE))
+        page.click("#c-go")
+        for name in (tiny_cyclegan, tiny_pix2pix):
+            figure = page.locator(f"#c-results figure[data-model='{name}']")
+            figure.locator("img").wait_for()
+            assert figure.locator("img").evaluate("img => img.decode().then(() => img.naturalWidth)") == 451
+            assert " ms on cpu" in figure.locator("figcaption").text_content()
+        assert page.text_content("#error") == ""
+
+
+def losses_drawn(page) -> int:
+    return page.evaluate("document.querySelectorAll('#r-chart polyline').length")
+
+
+def test_a_training_run_shows_its_curves_and_grids_and_follows_progress(cli, page, tmp_path):
+    rng = np.random.default_rng(0)
+    for domain in ("trainA", "trainB"):
+        (tmp_path / "uns" / domain).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(tmp_path / "uns" / domain / f"{i}.png")
+    trained = cli("train", "--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
+                  "--load-size", "36", "--crop-size", "32", "--sample-every", "2", "--save-every", "4",
+                  "--data", tmp_path / "uns", "--name", "tiny", "--epochs", "1", "--epochs-decay", "1")
+    assert trained.exit_code == 0, trained.stderr
+    run = tmp_path / "runs" / "tiny"
+    records = (run / "losses.jsonl").read_text().splitlines()
+    # A second run "in progress": half its log, one grid, no summary yet.
+    live = tmp_path / "runs" / "live"
+    shutil.copytree(run, live)
+    (live / "summary.json").unlink()
+    (live / "samples" / "step-00000004.png").unlink()
+    (live / "losses.jsonl").write_text("\n".join(records[:2]) + "\n")
+
+    with Server(runs=tmp_path / "runs") as client:
+        page.goto(str(client.base_url))
+        page.click("#tab-runs")
+        page.click("#r-list button[data-run='tiny']")
+        expect(page.locator("#r-status")).to_contain_text("finished")
+        keys = json.loads(records[0]).keys() - {"step", "epoch", "time", "lr"}
+        assert losses_drawn(page) == len(keys)
+        points = page.get_attribute("#r-chart polyline[data-loss='G_A']", "points").split()
+        assert len(points) == len(records) == 4
+        assert page.get_attribute("#r-slider", "max") == "1" and page.text_content("#r-step") == "4"
+        expect(page.locator("#r-grid")).to_have_attribute("src", re.compile("^blob:"))
+        assert page.locator("#r-grid").evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+        page.fill("#r-slider", "0")
+        expect(page.locator("#r-step")).to_have_text("2")
+        assert '"crop_size": 32' in page.text_content("#r-config")
+
+        page.click("#r-list button[data-run='live']")
+        expect(page.locator("#r-status")).to_contain_text("training")
+        assert len(page.get_attribute("#r-chart polyline[data-loss='G_A']", "points").split()) == 2
+        # The run goes on: the page follows without a reload.
+        with open(live / "losses.jsonl", "a") as fh:
+            fh.write("\n".join(records[2:]) + "\n")
+        shutil.copy(run / "samples" / "step-00000004.png", live / "samples")
+        shutil.copy(run / "summary.json", live)
+        expect(page.locator("#r-status")).to_contain_text("finished")
+        assert len(page.get_attribute("#r-chart polyline[data-loss='G_A']", "points").split()) == 4
+        assert page.text_content("#r-step") == "4"
