@@ -34,7 +34,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
@@ -502,8 +502,9 @@ class Jobs:
 
 class BodyTimeout:
     """ASGI middleware: a request body that stalls (`idle` seconds without a
-    chunk) or drags on (`total` seconds) is answered 408, so a slow client
-    cannot hold a connection and its buffer forever."""
+    chunk) or drags on (`total` seconds) is answered 408 at once, and the
+    application sees the client gone, so a slow client cannot hold a
+    connection and its buffer forever."""
 
     def __init__(self, app, idle: float, total: float):
         self.app, self.idle, self.total = app, idle, total
@@ -512,23 +513,33 @@ class BodyTimeout:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
         deadline = time.monotonic() + self.total
-        complete = False
+        complete, answered, started = False, False, False
 
         async def timed_receive():
-            nonlocal complete
-            if complete:
-                return await receive()
-            wait = min(self.idle, deadline - time.monotonic())
+            nonlocal complete, answered
+            if complete or answered:
+                return await receive() if not answered else {"type": "http.disconnect"}
             try:
-                message = await asyncio.wait_for(receive(), max(wait, 0.001))
+                message = await asyncio.wait_for(receive(), max(min(self.idle, deadline - time.monotonic()), 0.001))
             except asyncio.TimeoutError:
-                raise HTTPError(408, f"request body too slow (nothing for {self.idle:g} s or over "
-                                     f"{self.total:g} s in all)") from None
+                if not started:
+                    answered = True
+                    reply = _json(408, f"request body too slow (nothing for {self.idle:g} s, or over {self.total:g} "
+                                       "s in all)", {"Connection": "close"})
+                    await reply(scope, receive, send)
+                return {"type": "http.disconnect"}
             if message["type"] != "http.request" or not message.get("more_body", False):
                 complete = True
             return message
 
-        await self.app(scope, timed_receive, send)
+        async def checked_send(message):
+            nonlocal started
+            if answered:
+                return  # the 408 went out; whatever the application says after it is dropped
+            started = True
+            await send(message)
+
+        await self.app(scope, timed_receive, checked_send)
 
 
 def create_app(config: ServeConfig, registry=None) -> Starlette:
@@ -648,10 +659,10 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
             seen = -1
             while True:
                 if job.version != seen:
-                    seen = job.version
-                    yield f"data: {json.dumps(job.public())}\n\n"
-                if job.state in TERMINAL:
-                    return
+                    seen, snapshot = job.version, job.public()
+                    yield f"data: {json.dumps(snapshot)}\n\n"
+                    if snapshot["state"] in TERMINAL:  # the last event is always the final state
+                        return
                 await asyncio.sleep(0.2)
 
         return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
@@ -726,7 +737,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
                     middleware=[Middleware(BodyTimeout, idle=config.body_idle_s, total=config.body_total_s),
                                 Middleware(BaseHTTPMiddleware, dispatch=guard)],
                     exception_handlers={HTTPError: _http_error, ImgtransError: _library_error, 404: _not_found,
-                                        405: _not_allowed, Exception: _internal})
+                                        405: _not_allowed, ClientDisconnect: _gone, Exception: _internal})
     app.state.jobs = jobs
     return app
 
@@ -773,6 +784,10 @@ async def _not_found(request: Request, exc) -> Response:
 
 async def _not_allowed(request: Request, exc) -> Response:
     return _json(405, f"{request.method} is not allowed on {request.url.path!r}")
+
+
+async def _gone(request: Request, exc: ClientDisconnect) -> Response:
+    return _json(400, "the client went away before the request was complete")  # nobody reads it; nothing logged
 
 
 async def _internal(request: Request, exc: Exception) -> Response:
