@@ -286,7 +286,7 @@ def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others
         if optimizer_state(checkpoint.tensors):
             found.append(Unsupported(f"an optimizer state ({len(checkpoint)} tensor(s) of moments and steps)",
                                      "not a network; the generator is saved in its own file (latest_net_G*.pth)"))
-        unsupported += [(root, item) for item in found if all(item.what != u.what for _, u in unsupported)]
+        placed = len(detections)
         for proposal in proposals:
             family = registry.families.get(proposal.family)
             if family is None:
@@ -310,6 +310,8 @@ def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others
                 network=root, prefix=prefix, notes=extra_notes, assumed=dict(proposal.assumed),
                 unseen=found_keys["unseen"], dropped=found_keys["dropped"], filled=found_keys["filled"],
                 unexplained=found_keys["unexplained"]))
+        if len(detections) == placed:  # a family that runs these tensors overrules another plugin's "unsupported"
+            unsupported += [(root, item) for item in found if all(item.what != u.what for _, u in unsupported)]
     detections = beside_others(detections, unsupported)
     return Report(tuple(detections), tuple(unsupported), len(shapes), others, tuple(near_misses), tuple(problems))
 

@@ -79,10 +79,13 @@ def fetch(
     The caller owns (and must delete) the returned file. Partial files left by
     a killed download are removed first.
     """
-    folder.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        remove_stale_parts(folder)
+        fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise DownloadError(f"cannot write into {folder} ({exc.strerror or exc})") from None
     request = urllib.request.Request(url, headers={"User-Agent": "imgtrans"})
-    fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
     digest = hashlib.sha256()
     received = 0
     try:
@@ -123,6 +126,34 @@ def fetch(
         Path(tmp).unlink(missing_ok=True)
         raise
     return Path(tmp), digest.hexdigest()
+
+
+def extract_member(archive: Path, member: str, folder: Path, *, max_bytes: int = MAX_DOWNLOAD_BYTES) -> Path:
+    """Copy the regular file `member` out of a tar `archive` into a temporary
+    file in `folder` (the caller deletes it). Nothing else in the archive is
+    written, so its other paths and links cannot land anywhere."""
+    import shutil
+    import tarfile
+
+    wanted = member.removeprefix("./")
+    try:
+        with tarfile.open(archive) as tar:
+            for info in tar:
+                if info.name.removeprefix("./") != wanted:
+                    continue
+                if not info.isfile() or info.size > max_bytes:
+                    raise DownloadError(f"{member} in the archive is not a regular file of at most {max_bytes} bytes")
+                fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
+                try:
+                    with os.fdopen(fd, "wb") as out:
+                        shutil.copyfileobj(tar.extractfile(info), out, CHUNK)
+                except BaseException:
+                    Path(tmp).unlink(missing_ok=True)
+                    raise
+                return Path(tmp)
+    except (tarfile.TarError, OSError, EOFError) as exc:
+        raise DownloadError(f"not a readable tar archive ({type(exc).__name__}: {exc})") from None
+    raise DownloadError(f"the archive has no {member}")
 
 
 def remove_stale_parts(folder: Path) -> None:

@@ -67,7 +67,7 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
                      progress: Progress | None = None, on_url: Callable[[str], None] | None = None) -> Path:
     """Download, verify and convert `spec`'s published checkpoint into the cache."""
     from imgtrans.convert import import_checkpoint
-    from imgtrans.download import DownloadError, fetch, mirrored, progress_callbacks
+    from imgtrans.download import DownloadError, extract_member, fetch, mirrored, progress_callbacks
     from imgtrans.weights import WeightsError
 
     url = mirrored(spec.weights.url, mirror)
@@ -80,6 +80,12 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
         part, sha256 = fetch(url, store.cache_dir(), on_start=on_start, on_chunk=on_chunk)
         if spec.weights.sha256 and sha256 != spec.weights.sha256:
             raise DownloadError(f"sha256 mismatch: got {sha256}, expected {spec.weights.sha256}")
+        if spec.weights.member:  # one checkpoint of an archive of several
+            archive, part = part, None
+            try:
+                part = extract_member(archive, spec.weights.member, store.cache_dir())
+            finally:
+                archive.unlink(missing_ok=True)
         import_checkpoint(
             registry, part, name=spec.name, family_name=spec.family, expect=spec.config,
             expected_as=f"the catalogue's {spec.name}", destination=destination, preprocess=spec.preprocess, direction=spec.direction,

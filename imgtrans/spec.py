@@ -115,11 +115,14 @@ class WeightsSource:
     reference-format checkpoint to download into the cache on first use;
     `package`/`package_file` a checkpoint inside an installed Python package
     (the source a shipped file was converted from). `sha256` is of the source.
+    `member` names the checkpoint inside a tar archive at `url` (authors who
+    publish all their models in one archive).
     """
 
     filename: str | None = None
     path: str | None = None
     url: str | None = None
+    member: str | None = None
     package: str | None = None
     package_file: str | None = None
     sha256: str | None = None

@@ -8,12 +8,16 @@ convolution needs, reflection only at the real border, zero padding only
 outside the map. Full width is always computed, so only rows need a halo.
 
 Normalisation nodes need whole-map statistics: the executor fills
-`Norm.stats` before anything pulls through them.
+`Norm.stats` before anything pulls through them. Convolutions called as
+functions with a stored weight (`F.conv2d(x, self.filt, groups=C)`: CUT's
+fixed blur filters) are convolution nodes like the layers.
 """
 
 from __future__ import annotations
 
+import inspect
 import operator
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -74,8 +78,61 @@ def _zero_rows(x: torch.Tensor, top: int, bottom: int) -> torch.Tensor:
     return F.pad(x, (0, 0, top, bottom)) if top or bottom else x
 
 
+@dataclass(frozen=True)
+class ConvSpec:
+    """A functional convolution's arguments under the attribute names of
+    `nn.Conv2d` / `nn.ConvTranspose2d`, so that nodes (and readers such as
+    benchmarks/large_images.py) treat both alike."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    stride: tuple[int, int]
+    padding: tuple[int, int] | str
+    dilation: tuple[int, int]
+    groups: int
+    transposed: bool = False
+    output_padding: tuple[int, int] = (0, 0)
+    padding_mode: str = "zeros"
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return tuple(self.weight.shape[2:])
+
+    @property
+    def in_channels(self) -> int:
+        return self.weight.shape[0] if self.transposed else self.weight.shape[1] * self.groups
+
+    @property
+    def out_channels(self) -> int:
+        return self.weight.shape[1] * self.groups if self.transposed else self.weight.shape[0]
+
+
+_CONV_ARGS = {
+    torch.conv2d: ("input", "weight", "bias", "stride", "padding", "dilation", "groups"),
+    torch.conv_transpose2d: ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation"),
+}
+
+
+def _pair(value) -> tuple[int, int]:
+    return (value, value) if isinstance(value, int) else tuple(value)
+
+
+def _conv_spec(function, arguments: dict) -> ConvSpec:
+    weight = arguments["weight"]
+    if not isinstance(weight, torch.Tensor) or weight.dim() != 4:
+        raise Unstreamable("a functional convolution whose weight is not a stored 4-d tensor")
+    bias, padding = arguments.get("bias"), arguments.get("padding", 0)
+    if bias is not None and not isinstance(bias, torch.Tensor):
+        raise Unstreamable("a functional convolution whose bias is not a stored tensor")
+    return ConvSpec(weight=weight, bias=bias, stride=_pair(arguments.get("stride", 1)),
+                    padding=padding if isinstance(padding, str) else _pair(padding),
+                    dilation=_pair(arguments.get("dilation", 1)), groups=int(arguments.get("groups", 1)),
+                    transposed=function is torch.conv_transpose2d,
+                    output_padding=_pair(arguments.get("output_padding", 0)))
+
+
 class Conv(Node):
-    def __init__(self, src: Node, conv: nn.Conv2d):
+    def __init__(self, src: Node, conv: nn.Conv2d | ConvSpec):
         if conv.padding_mode != "zeros" or conv.dilation != (1, 1) or isinstance(conv.padding, str):
             raise Unstreamable("convolution with non-zero padding mode, dilation or string padding")
         self.sources, self.conv = (src,), conv
@@ -101,7 +158,7 @@ class Conv(Node):
 
 
 class ConvTranspose(Node):
-    def __init__(self, src: Node, conv: nn.ConvTranspose2d):
+    def __init__(self, src: Node, conv: nn.ConvTranspose2d | ConvSpec):
         if conv.padding_mode != "zeros" or conv.dilation != (1, 1):
             raise Unstreamable("transposed convolution with dilation or a padding mode")
         self.sources, self.conv = (src,), conv
@@ -138,13 +195,18 @@ class ConvTranspose(Node):
 
 
 class ReflectPad(Node):
-    def __init__(self, src: Node, padding):
-        self.sources = (src,)
+    """Reflection (or, with mode "replicate", edge-replicating) padding."""
+
+    def __init__(self, src: Node, padding, mode: str = "reflect"):
+        self.sources, self.mode = (src,), mode
         self.left, self.right, self.top, self.bottom = padding
-        try:
-            self.index = torch.from_numpy(reflect_index(src.height, self.top, self.bottom, repeat=False))
-        except PaddingError as exc:
-            raise Unstreamable(str(exc)) from None
+        if mode == "replicate":
+            self.index = torch.arange(-self.top, src.height + self.bottom).clamp(0, src.height - 1)
+        else:
+            try:
+                self.index = torch.from_numpy(reflect_index(src.height, self.top, self.bottom, repeat=False))
+            except PaddingError as exc:
+                raise Unstreamable(str(exc)) from None
         self.channels, self.height = src.channels, src.height + self.top + self.bottom
         self.width = src.width + self.left + self.right
 
@@ -156,7 +218,7 @@ class ReflectPad(Node):
         index = self.index[a:b]
         lo = int(index.min())
         x = self.sources[0].rows(lo, int(index.max()) + 1).index_select(2, index - lo)
-        return F.pad(x, (self.left, self.right, 0, 0), mode="reflect") if self.left or self.right else x
+        return F.pad(x, (self.left, self.right, 0, 0), mode=self.mode) if self.left or self.right else x
 
 
 class Pointwise(Node):
@@ -245,17 +307,35 @@ _ACTIVATIONS = {
 }
 
 
-_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.InstanceNorm2d, nn.BatchNorm2d, nn.ReflectionPad2d)
+_LAYERS = (nn.Conv2d, nn.ConvTranspose2d, nn.InstanceNorm2d, nn.BatchNorm2d, nn.ReflectionPad2d, nn.ReplicationPad2d)
+
+
+# fx traces by patching nn.Module.__call__ and __getattr__ for the whole
+# process: one trace at a time (a second one's patches were undone by the
+# first), and modules called on other threads meanwhile run untouched
+# (they failed with "NameError: module is not installed as a submodule").
+_TRACING = threading.Lock()
 
 
 class _Tracer(fx.Tracer):
     def __init__(self, leaves: tuple[type, ...]):
         super().__init__()
         self.leaves = leaves
+        self.thread = threading.get_ident()
 
     def is_leaf_module(self, m, qualname):
         # Subclasses of the supported layers (e.g. a float32 instance norm) are layers too.
         return isinstance(m, self.leaves + _LAYERS) or super().is_leaf_module(m, qualname)
+
+    def call_module(self, m, forward, args, kwargs):
+        if threading.get_ident() != self.thread:
+            return forward(*args, **kwargs)
+        return super().call_module(m, forward, args, kwargs)
+
+    def getattr(self, attr, attr_val, parameter_proxy_cache):
+        if threading.get_ident() != self.thread:
+            return attr_val
+        return super().getattr(attr, attr_val, parameter_proxy_cache)
 
 
 def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_dropout: type, make_mask) -> Node:
@@ -265,16 +345,37 @@ def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_
     `translate` swaps in (batch norm over one image, seeded dropout);
     `make_mask(layer, shape)` gives a dropout layer's whole-map mask.
     """
+    # Optional arguments after the picture (a generator's features for a training loss) keep their defaults.
+    optional = list(inspect.signature(network.forward).parameters.values())[1:]
+    concrete = {p.name: p.default for p in optional if p.default is not inspect.Parameter.empty}
     try:
-        graph = _Tracer((per_image_norm, per_image_dropout)).trace(network)
+        with _TRACING:
+            graph = _Tracer((per_image_norm, per_image_dropout)).trace(network, concrete_args=concrete or None)
     except Exception as exc:  # fx cannot trace data-dependent control flow
         raise Unstreamable(f"cannot trace the network ({type(exc).__name__})") from exc
     values: dict[str, object] = {}
+
+    def value(arg):
+        return values[arg.name] if isinstance(arg, fx.Node) else arg
+
     for node in graph.nodes:
         if node.op == "placeholder":
             values[node.name] = source
+        elif node.op == "get_attr":
+            values[node.name] = _attribute(network, node.target)
+        elif node.op == "call_function" and node.target in _CONV_ARGS:
+            names = _CONV_ARGS[node.target]
+            arguments = {**dict(zip(names, map(value, node.args))), **{k: value(v) for k, v in node.kwargs.items()}}
+            spec = _conv_spec(node.target, arguments)
+            src = arguments["input"]
+            if not isinstance(src, Node):
+                raise Unstreamable("a functional convolution of something other than a map")
+            values[node.name] = ConvTranspose(src, spec) if spec.transposed else Conv(src, spec)
         elif node.op == "output":
-            result = values[node.args[0].name]
+            result = node.args[0]
+            if isinstance(result, (list, tuple)) and len(result) == 1:  # flattened by fx with concrete_args
+                result = result[0]
+            result = value(result) if isinstance(result, fx.Node) else None
             if not isinstance(result, Node):
                 raise Unstreamable("the network's output is not a map")
             return result
@@ -293,6 +394,11 @@ def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_
     raise Unstreamable("the network has no output")
 
 
+def _attribute(network: nn.Module, target: str):
+    owner, _, name = target.rpartition(".")
+    return getattr(network.get_submodule(owner) if owner else network, name)
+
+
 def _module_node(m: nn.Module, src: Node, per_image_norm, per_image_dropout, make_mask) -> Node:
     if isinstance(m, nn.Conv2d):
         return Conv(src, m)
@@ -300,6 +406,8 @@ def _module_node(m: nn.Module, src: Node, per_image_norm, per_image_dropout, mak
         return ConvTranspose(src, m)
     if isinstance(m, nn.ReflectionPad2d):
         return ReflectPad(src, m.padding)
+    if isinstance(m, nn.ReplicationPad2d):
+        return ReflectPad(src, m.padding, mode="replicate")
     if isinstance(m, per_image_norm):
         return Norm(src, m.weight, m.bias, m.eps, layer=m)
     if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats:
