@@ -112,7 +112,8 @@ def test_a_training_run_shows_its_curves_and_grids_and_follows_progress(cli, pag
     for domain in ("trainA", "trainB"):
         (tmp_path / "uns" / domain).mkdir(parents=True)
         for i in range(2):
-            Image.fromarray(rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)).save(tmp_path / "uns" / domain / f"{i}.png")
+            pixels = rng.integers(0, 256, (36, 36, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "uns" / domain / f"{i}.png")
     trained = cli("train", "--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
                   "--load-size", "36", "--crop-size", "32", "--sample-every", "2", "--save-every", "4",
                   "--data", tmp_path / "uns", "--name", "tiny", "--epochs", "1", "--epochs-decay", "1")
@@ -153,3 +154,19 @@ def test_a_training_run_shows_its_curves_and_grids_and_follows_progress(cli, pag
         expect(page.locator("#r-status")).to_contain_text("finished")
         assert len(page.get_attribute("#r-chart polyline[data-loss='G_A']", "points").split()) == 4
         assert page.text_content("#r-step") == "4"
+
+
+def test_phone_width_and_keyboard(chromium):
+    context = chromium.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    with Server() as client:
+        page.goto(str(client.base_url))
+        expect(page.locator("#t-model option").first).to_be_attached()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than a phone
+        page.keyboard.press("Tab")  # the first tab, then the arrow keys move between views
+        page.keyboard.press("ArrowRight")
+        assert page.evaluate("document.activeElement.id") == "tab-compare"
+        assert page.is_visible("#view-compare") and not page.is_visible("#view-translate")
+        page.keyboard.press("ArrowRight")
+        assert page.is_visible("#view-sample") and page.get_attribute("#tab-sample", "aria-selected") == "true"
+    context.close()
