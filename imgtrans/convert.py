@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import pickle
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from imgtrans import weights as wfile
 from imgtrans.detection import (

@@ -30,7 +30,7 @@ class Distributed:
         return self.rank == 0
 
     @classmethod
-    def from_environment(cls, device_type: str, *, backend: str | None = None) -> "Distributed":
+    def from_environment(cls, device_type: str, *, backend: str | None = None) -> Distributed:
         """Join the group torchrun describes in the environment, if any
         (NCCL for CUDA tensors, else gloo; `backend` chooses)."""
         world = int(os.environ.get("WORLD_SIZE", "1"))

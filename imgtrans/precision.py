@@ -13,7 +13,7 @@ reference's numbers.
 from __future__ import annotations
 
 import contextlib
-from typing import Mapping
+from collections.abc import Mapping
 
 from imgtrans.errors import OptionError
 

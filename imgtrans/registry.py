@@ -4,9 +4,10 @@ plus models the user imported into the cache. Owns naming and lookup."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Literal
+from typing import Literal
 
 from imgtrans import store
 from imgtrans.errors import ImgtransError
@@ -52,7 +53,7 @@ class Registry:
     detectors: list[tuple[str, Callable]] = field(default_factory=list)
 
     @classmethod
-    def from_plugin_manager(cls, pm, *, include_cache: bool = True) -> "Registry":
+    def from_plugin_manager(cls, pm, *, include_cache: bool = True) -> Registry:
         registry = cls()
         # Call each implementation ourselves (as llm does) to know which
         # plugin registered what, so collisions can name both plugins.

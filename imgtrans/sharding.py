@@ -10,7 +10,7 @@ packs a frame into far fewer bytes than JPEG or PNG packs a photo.
 from __future__ import annotations
 
 import heapq
-from typing import Sequence
+from collections.abc import Sequence
 
 from imgtrans.inputs import Job
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -166,20 +166,20 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         model: Annotated[str, typer.Argument(help="A model name (see `imgtrans models`).")],
         data: Annotated[Path, typer.Option("--data", help="Dataset folder with a test split: t10k-* IDX files (conditional), test/ AB pairs (paired) or testA/ testB/ (unpaired).")],
-        classifier: Annotated[Optional[str], typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path (default: the one whose labels match a conditional model).")] = None,
-        target: Annotated[Optional[str], typer.Option(help="Unpaired: the classifier label that translations should get.")] = None,
+        classifier: Annotated[str | None, typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path (default: the one whose labels match a conditional model).")] = None,
+        target: Annotated[str | None, typer.Option(help="Unpaired: the classifier label that translations should get.")] = None,
         direction: Annotated[str, typer.Option(help="AtoB or BtoA: which side of the test split is the input.")] = "AtoB",
         n: Annotated[int, typer.Option("-n", min=2, help="Conditional: samples per class.")] = 100,
         seed: Annotated[int, typer.Option(help="Seed for samples, dropout and subsets.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print every figure as one JSON object.")] = False,
-        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
         fid: Annotated[bool, typer.Option("--fid", help="FID against the target domain's real test pictures, as pytorch-fid / clean-fid compute it (comparable with papers).")] = False,
         kid: Annotated[bool, typer.Option("--kid", help="With --fid: also KID (the figure to quote for small test sets).")] = False,
         mode: Annotated[str, typer.Option(help="With --fid: clean (clean-fid's default) or legacy-pytorch (pytorch-fid).")] = "clean",
-        inception: Annotated[Optional[Path], typer.Option(help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: downloaded on first use into the cache).")] = None,
+        inception: Annotated[Path | None, typer.Option(help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: downloaded on first use into the cache).")] = None,
         seeds: Annotated[int, typer.Option(min=1, help="With --fid: translate with this many dropout seeds (0, 1, ...): mean and spread.")] = 1,
-        outputs: Annotated[Optional[Path], typer.Option(help="With --fid: keep the translated PNGs here (default: a temporary folder).")] = None,
-        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the host of downloads: the model's weights, the FID Inception's (env: IMGTRANS_MIRROR).")] = None,
+        outputs: Annotated[Path | None, typer.Option(help="With --fid: keep the translated PNGs here (default: a temporary folder).")] = None,
+        mirror: Annotated[str | None, typer.Option(help="Base URL replacing the host of downloads: the model's weights, the FID Inception's (env: IMGTRANS_MIRROR).")] = None,
     ) -> None:
         """Measure a model on a dataset's test split.
 
@@ -258,7 +258,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         data: Annotated[Path, typer.Argument(help="MNIST-format folder: train-* and t10k-* IDX files (labels.txt for names).")],
         name: Annotated[str, typer.Option("--name", help="Name to save under (used by `imgtrans eval --classifier`).")],
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Folder for NAME.safetensors (default: $IMGTRANS_HOME/classifiers).")] = None,
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for NAME.safetensors (default: $IMGTRANS_HOME/classifiers).")] = None,
         epochs: Annotated[int, typer.Option(min=1)] = 3,
         seed: Annotated[int, typer.Option()] = 0,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         model: Annotated[str, typer.Argument(help="A translation model (see `imgtrans models`), or its weights file.")],
         output: Annotated[Path, typer.Option("-o", "--output", help="The .onnx file to write.")],
-        opset: Annotated[Optional[int], typer.Option(help="ONNX opset (18-23) (default: 18).")] = None,
+        opset: Annotated[int | None, typer.Option(help="ONNX opset (18-23) (default: 18).")] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
     ) -> None:
         """Export MODEL's generator to ONNX: float32 N x C x H x W in [0, 1] in (H, W

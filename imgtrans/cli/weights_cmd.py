@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,17 +21,17 @@ weights_app = typer.Typer(help="Import, list and remove model weights.", no_args
 @weights_app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Optional[Path], typer.Argument(help="A generator checkpoint: .pth/.pt (read weights-only) or .safetensors; its architecture is read from it.")] = None,
-    name: Annotated[Optional[str], typer.Option(help="Model name to register it under (default: the file's stem).")] = None,
-    plugin: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family (default: detected; --plugin is the old spelling).")] = None,
-    network: Annotated[Optional[str], typer.Option(help="The generator to take from a file that holds several (e.g. G_A, netG).")] = None,
-    from_package: Annotated[Optional[str], typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
-    output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
-    netG: Annotated[Optional[str], typer.Option("--netG", help="Override: generator architecture, e.g. resnet_9blocks, unet_256 (default: detected).")] = None,
-    norm: Annotated[Optional[str], typer.Option(help="Override: instance, batch or none (default: detected).")] = None,
-    ngf: Annotated[Optional[int], typer.Option(help="Override: generator width (default: detected).")] = None,
-    norm_affine: Annotated[Optional[bool], typer.Option("--norm-affine/--no-norm-affine", help="Override: instance norm with learned scale and shift (default: detected).")] = None,
-    dropout: Annotated[Optional[bool], typer.Option("--dropout/--no-dropout", help="Dropout layers (a U-Net's cannot be seen in the file; default: on, as the reference's pix2pix).")] = None,
+    file: Annotated[Path | None, typer.Argument(help="A generator checkpoint: .pth/.pt (read weights-only) or .safetensors; its architecture is read from it.")] = None,
+    name: Annotated[str | None, typer.Option(help="Model name to register it under (default: the file's stem).")] = None,
+    plugin: Annotated[str | None, typer.Option("--family", "--plugin", help="Model family (default: detected; --plugin is the old spelling).")] = None,
+    network: Annotated[str | None, typer.Option(help="The generator to take from a file that holds several (e.g. G_A, netG).")] = None,
+    from_package: Annotated[str | None, typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
+    netG: Annotated[str | None, typer.Option("--netG", help="Override: generator architecture, e.g. resnet_9blocks, unet_256 (default: detected).")] = None,
+    norm: Annotated[str | None, typer.Option(help="Override: instance, batch or none (default: detected).")] = None,
+    ngf: Annotated[int | None, typer.Option(help="Override: generator width (default: detected).")] = None,
+    norm_affine: Annotated[bool | None, typer.Option("--norm-affine/--no-norm-affine", help="Override: instance norm with learned scale and shift (default: detected).")] = None,
+    dropout: Annotated[bool | None, typer.Option("--dropout/--no-dropout", help="Dropout layers (a U-Net's cannot be seen in the file; default: on, as the reference's pix2pix).")] = None,
     direction: Annotated[str, typer.Option(help="What it translates, e.g. 'horse -> zebra'.")] = "",
     license: Annotated[str, typer.Option(help="Licence of the weights.")] = "unknown",
     source: Annotated[str, typer.Option(help="Where the file came from (default: its path).")] = "",
@@ -212,7 +212,7 @@ def rm_command(
 def pull_command(
     ctx: typer.Context,
     names: Annotated[list[str], typer.Argument(help="Catalogue model names to download ahead of time.")],
-    mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).")] = None,
+    mirror: Annotated[str | None, typer.Option(help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).")] = None,
 ) -> None:
     """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
     from imgtrans.cli.download_ui import progress_reporter
