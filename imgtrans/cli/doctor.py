@@ -12,7 +12,10 @@ def register(app: typer.Typer) -> None:
     @app.command("doctor", rich_help_panel="Use models")
     def doctor_command(
         as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
-        timing: Annotated[bool, typer.Option("--timing/--no-timing", help="Time one 256x256 picture on each device.")] = True,
+        timing: Annotated[bool, typer.Option(
+            "--timing/--no-timing",
+            help="Time one 256x256 picture on each device.",
+        )] = True,
     ) -> None:
         """torch, CUDA, cuDNN, MPS, free RAM and GPU memory, bf16 and TF32,
         onnxruntime's providers, PyAV's codecs, the cache, and one picture's

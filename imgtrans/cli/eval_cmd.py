@@ -76,14 +76,17 @@ def show(result: dict) -> None:
     kind = result["kind"]
     print(f"{result['model']} ({kind}) on {result['data']}")
     if "classifier" in result:
-        print(f"classifier {result['classifier']['name']}: real test accuracy {fmt(result['classifier']['test_accuracy'], 4)}")
+        print(f"classifier {result['classifier']['name']}: "
+              f"real test accuracy {fmt(result['classifier']['test_accuracy'], 4)}")
     if kind == "conditional":
         print_table(["label", "acc gen", "acc real", "div gen", "div real", "pix div gen", "pix div real"],
-                    [[r["label"], fmt(r["accuracy_generated"]), fmt(r["accuracy_real"]), fmt(r["diversity_generated"], 2),
-                      fmt(r["diversity_real"], 2), fmt(r["pixel_diversity_generated"]), fmt(r["pixel_diversity_real"])]
+                    [[r["label"], fmt(r["accuracy_generated"]), fmt(r["accuracy_real"]),
+                      fmt(r["diversity_generated"], 2), fmt(r["diversity_real"], 2),
+                      fmt(r["pixel_diversity_generated"]), fmt(r["pixel_diversity_real"])]
                      for r in result["per_class"]])
         rows = [[name, fmt(result[key]["generated"]), fmt(result[key]["real_test"]), fmt(result[key]["ratio"])]
-                for name, key in (("accuracy", "accuracy"), ("diversity (features)", "diversity"), ("diversity (pixels)", "pixel_diversity"))]
+                for name, key in (("accuracy", "accuracy"), ("diversity (features)", "diversity"),
+                                  ("diversity (pixels)", "pixel_diversity"))]
         print_table(["figure", "generated", "real test", "ratio"], rows)
     elif kind == "paired":
         print_table(["test pairs", "L1", "PSNR (dB)", "SSIM"],
@@ -99,7 +102,8 @@ def show(result: dict) -> None:
         fd = result["frechet"]
         print_table(["Frechet distance (classifier features: not comparable with papers; --fid is)", "value"],
                     [["generated vs real test", fmt(fd["generated_vs_test"], 2)]]
-                    + ([["real train vs real test (floor)", fmt(fd["train_vs_test"], 2)]] if "train_vs_test" in fd else []))
+                    + ([["real train vs real test (floor)", fmt(fd["train_vs_test"], 2)]]
+                       if "train_vs_test" in fd else []))
 
 
 def standard(app_state: AppState, found, data: Path, *, direction: str, device, as_json: bool, with_kid: bool,
@@ -165,21 +169,54 @@ def register(app: typer.Typer) -> None:
     def eval_command(
         ctx: typer.Context,
         model: Annotated[str, typer.Argument(help="A model name (see `imgtrans models`).")],
-        data: Annotated[Path, typer.Option("--data", help="Dataset folder with a test split: t10k-* IDX files (conditional), test/ AB pairs (paired) or testA/ testB/ (unpaired).")],
-        classifier: Annotated[str | None, typer.Option(help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path (default: the one whose labels match a conditional model).")] = None,
-        target: Annotated[str | None, typer.Option(help="Unpaired: the classifier label that translations should get.")] = None,
-        direction: Annotated[str, typer.Option(help="AtoB or BtoA: which side of the test split is the input.")] = "AtoB",
+        data: Annotated[Path, typer.Option(
+            "--data",
+            help="Dataset folder with a test split: t10k-* IDX files (conditional), test/ AB pairs (paired) or testA/ "
+                 "testB/ (unpaired).",
+        )],
+        classifier: Annotated[str | None, typer.Option(
+            help="Reference classifier: a name (see `imgtrans classifier list`) or a .safetensors path (default: the "
+                 "one whose labels match a conditional model).",
+        )] = None,
+        target: Annotated[str | None, typer.Option(
+            help="Unpaired: the classifier label that translations should get.",
+        )] = None,
+        direction: Annotated[str, typer.Option(
+            help="AtoB or BtoA: which side of the test split is the input.",
+        )] = "AtoB",
         n: Annotated[int, typer.Option("-n", min=2, help="Conditional: samples per class.")] = 100,
         seed: Annotated[int, typer.Option(help="Seed for samples, dropout and subsets.")] = 0,
         as_json: Annotated[bool, typer.Option("--json", help="Print every figure as one JSON object.")] = False,
-        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
-        fid: Annotated[bool, typer.Option("--fid", help="FID against the target domain's real test pictures, as pytorch-fid / clean-fid compute it (comparable with papers).")] = False,
-        kid: Annotated[bool, typer.Option("--kid", help="With --fid: also KID (the figure to quote for small test sets).")] = False,
-        mode: Annotated[str, typer.Option(help="With --fid: clean (clean-fid's default) or legacy-pytorch (pytorch-fid).")] = "clean",
-        inception: Annotated[Path | None, typer.Option(help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: downloaded on first use into the cache).")] = None,
-        seeds: Annotated[int, typer.Option(min=1, help="With --fid: translate with this many dropout seeds (0, 1, ...): mean and spread.")] = 1,
-        outputs: Annotated[Path | None, typer.Option(help="With --fid: keep the translated PNGs here (default: a temporary folder).")] = None,
-        mirror: Annotated[str | None, typer.Option(help="Base URL replacing the host of downloads: the model's weights, the FID Inception's (env: IMGTRANS_MIRROR).")] = None,
+        device: Annotated[str | None, typer.Option(
+            help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).",
+        )] = None,
+        fid: Annotated[bool, typer.Option(
+            "--fid",
+            help="FID against the target domain's real test pictures, as pytorch-fid / clean-fid compute it "
+                 "(comparable with papers).",
+        )] = False,
+        kid: Annotated[bool, typer.Option(
+            "--kid",
+            help="With --fid: also KID (the figure to quote for small test sets).",
+        )] = False,
+        mode: Annotated[str, typer.Option(
+            help="With --fid: clean (clean-fid's default) or legacy-pytorch (pytorch-fid).",
+        )] = "clean",
+        inception: Annotated[Path | None, typer.Option(
+            help="With --fid: the FID Inception weights file (pt_inception-2015-12-05-6726825d.pth; default: "
+                 "downloaded on first use into the cache).",
+        )] = None,
+        seeds: Annotated[int, typer.Option(
+            min=1,
+            help="With --fid: translate with this many dropout seeds (0, 1, ...): mean and spread.",
+        )] = 1,
+        outputs: Annotated[Path | None, typer.Option(
+            help="With --fid: keep the translated PNGs here (default: a temporary folder).",
+        )] = None,
+        mirror: Annotated[str | None, typer.Option(
+            help="Base URL replacing the host of downloads: the model's weights, the FID Inception's (env: "
+                 "IMGTRANS_MIRROR).",
+        )] = None,
     ) -> None:
         """Measure a model on a dataset's test split.
 
@@ -218,7 +255,8 @@ def register(app: typer.Typer) -> None:
             if reference is None:
                 app_state.fail(f"no reference classifier has the labels of {model!r}: pass --classifier")
             if labels and tuple(labels) != tuple(reference.labels):
-                app_state.fail(f"{model!r} has labels ({', '.join(labels)}), the classifier {reference.name!r} has ({', '.join(reference.labels)})")
+                app_state.fail(f"{model!r} has labels ({', '.join(labels)}), "
+                               f"the classifier {reference.name!r} has ({', '.join(reference.labels)})")
         target_index = None
         if target is not None:
             if reference is None:
@@ -229,7 +267,8 @@ def register(app: typer.Typer) -> None:
             elif target.isdigit() and int(target) < len(reference.labels):
                 target_index = int(target)
             else:
-                app_state.fail(f"classifier {reference.name!r} has no label {target!r} (known: {', '.join(reference.labels)})")
+                app_state.fail(f"classifier {reference.name!r} has no label {target!r} "
+                               f"(known: {', '.join(reference.labels)})")
         try:
             if layout == "conditional":
                 result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=loaded.device)
@@ -237,10 +276,11 @@ def register(app: typer.Typer) -> None:
                 translator = loaded.translate_arrays
                 channels = (loaded.channels, loaded.output_channels)
                 if layout == "paired":
-                    result = suites.paired(translator, data, direction=direction, channels=channels, classifier=reference, seed=seed)
+                    result = suites.paired(translator, data, direction=direction, channels=channels,
+                                           classifier=reference, seed=seed)
                 else:
-                    result = suites.unpaired(translator, data, direction=direction, channels=channels, classifier=reference,
-                                             target=target_index, seed=seed)
+                    result = suites.unpaired(translator, data, direction=direction, channels=channels,
+                                             classifier=reference, target=target_index, seed=seed)
         except DatasetError as exc:
             app_state.fail(str(exc))
         result = {"model": model, "data": str(data), **result}
@@ -256,9 +296,14 @@ def register(app: typer.Typer) -> None:
     @classifier_app.command("train")
     def classifier_train(
         ctx: typer.Context,
-        data: Annotated[Path, typer.Argument(help="MNIST-format folder: train-* and t10k-* IDX files (labels.txt for names).")],
+        data: Annotated[Path, typer.Argument(
+            help="MNIST-format folder: train-* and t10k-* IDX files (labels.txt for names).",
+        )],
         name: Annotated[str, typer.Option("--name", help="Name to save under (used by `imgtrans eval --classifier`).")],
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="Folder for NAME.safetensors (default: $IMGTRANS_HOME/classifiers).")] = None,
+        output: Annotated[Path | None, typer.Option(
+            "-o", "--output",
+            help="Folder for NAME.safetensors (default: $IMGTRANS_HOME/classifiers).",
+        )] = None,
         epochs: Annotated[int, typer.Option(min=1)] = 3,
         seed: Annotated[int, typer.Option()] = 0,
         overwrite: Annotated[bool, typer.Option(help="Replace an existing file.")] = False,
@@ -298,7 +343,8 @@ def register(app: typer.Typer) -> None:
         rows = []
         for info in classifier_infos(state(ctx)):
             accuracy = info.raw.get(PREFIX + "test_accuracy")
-            rows.append([info.path.stem, f"{float(accuracy):.4f}" if accuracy else "?", ", ".join(info.labels), str(info.path)])
+            rows.append([info.path.stem, f"{float(accuracy):.4f}" if accuracy else "?", ", ".join(info.labels),
+                         str(info.path)])
         print_table(["name", "test acc", "labels", "path"], rows)
 
     app.add_typer(classifier_app, name="classifier", rich_help_panel="Train models")

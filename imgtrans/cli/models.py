@@ -126,7 +126,8 @@ def register(app: typer.Typer) -> None:
             lines.append(f"  detected     {detected['architecture']} (read from the imported file)")
             lines += [f"  assumed      {k}: {why}" for k, why in detected.get("assumed", {}).items()]
         if multiple is not None:
-            lines.append(f"  padding      sides padded to a multiple of {multiple} (ONNX inputs must be multiples of it)")
+            lines.append(f"  padding      sides padded to a multiple of {multiple} "
+                         "(ONNX inputs must be multiples of it)")
         if spec.precision_psnr:
             measured = ", ".join(f"{p} {db:.1f} dB" for p, db in spec.precision_psnr.items())
             lines.append(f"  precision    vs fp32 on the example photos: {measured}")

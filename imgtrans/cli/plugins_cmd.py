@@ -25,7 +25,8 @@ def register(app: typer.Typer) -> None:
         print_table(
             ["NAME", "PACKAGE", "VERSION", "HOOKS"],
             [
-                [r["name"], r["package"], r["version"], f"FAILED TO LOAD: {r['error']}" if r["error"] else ", ".join(r["hooks"])]
+                [r["name"], r["package"], r["version"],
+                 f"FAILED TO LOAD: {r['error']}" if r["error"] else ", ".join(r["hooks"])]
                 for r in rows
             ],
         )

@@ -44,7 +44,8 @@ def find_target(app_state: AppState, model: str, *, network: str | None = None) 
         resolved = resolve(registry, file, report, network=network)
         family = resolved.family.name
         notes = tuple(f"{path.name}: {resolved.family.name}, {resolved.detection.architecture}; assumed "
-                      f"{key}={getattr(resolved.config, key)}: {why}" for key, why in resolved.detection.assumed.items())
+                      f"{key}={getattr(resolved.config, key)}: {why}"
+                      for key, why in resolved.detection.assumed.items())
     try:
         name = check_component(path.stem, "file name")
     except UnsafeNameError:

@@ -18,13 +18,21 @@ def register(app: typer.Typer) -> None:
     def sample_command(
         ctx: typer.Context,
         model: Annotated[str, typer.Argument(help="A conditional model (see `imgtrans models`), or its weights file.")],
-        label: Annotated[list[str] | None, typer.Option("--label", "-l", help="Class index or name; repeat for several (default: all).")] = None,
+        label: Annotated[list[str] | None, typer.Option(
+            "--label", "-l",
+            help="Class index or name; repeat for several (default: all).",
+        )] = None,
         n: Annotated[int, typer.Option("-n", min=1, help="Samples per label.")] = 8,
         seed: Annotated[int | None, typer.Option(help="Random seed for reproducible samples.")] = None,
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="Grid PNG path, or a folder with --separate.")] = None,
+        output: Annotated[Path | None, typer.Option(
+            "-o", "--output",
+            help="Grid PNG path, or a folder with --separate.",
+        )] = None,
         separate: Annotated[bool, typer.Option("--separate", help="One PNG per sample instead of a grid.")] = False,
         overwrite: Annotated[bool, typer.Option(help="Replace existing files.")] = False,
-        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        device: Annotated[str | None, typer.Option(
+            help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).",
+        )] = None,
     ) -> None:
         """Generate N images per label: one row per label in a grid PNG."""
         app_state = state(ctx)

@@ -21,21 +21,47 @@ weights_app = typer.Typer(help="Import, list and remove model weights.", no_args
 @weights_app.command("import")
 def import_command(
     ctx: typer.Context,
-    file: Annotated[Path | None, typer.Argument(help="A generator checkpoint: .pth/.pt (read weights-only) or .safetensors; its architecture is read from it.")] = None,
-    name: Annotated[str | None, typer.Option(help="Model name to register it under (default: the file's stem).")] = None,
-    plugin: Annotated[str | None, typer.Option("--family", "--plugin", help="Model family (default: detected; --plugin is the old spelling).")] = None,
-    network: Annotated[str | None, typer.Option(help="The generator to take from a file that holds several (e.g. G_A, netG).")] = None,
-    from_package: Annotated[str | None, typer.Option("--from", help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).")] = None,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write the safetensors file here instead of the cache.")] = None,
-    netG: Annotated[str | None, typer.Option("--netG", help="Override: generator architecture, e.g. resnet_9blocks, unet_256 (default: detected).")] = None,
+    file: Annotated[Path | None, typer.Argument(
+        help="A generator checkpoint: .pth/.pt (read weights-only) or .safetensors; its architecture is read from it.",
+    )] = None,
+    name: Annotated[str | None, typer.Option(
+        help="Model name to register it under (default: the file's stem).",
+    )] = None,
+    plugin: Annotated[str | None, typer.Option(
+        "--family", "--plugin",
+        help="Model family (default: detected; --plugin is the old spelling).",
+    )] = None,
+    network: Annotated[str | None, typer.Option(
+        help="The generator to take from a file that holds several (e.g. G_A, netG).",
+    )] = None,
+    from_package: Annotated[str | None, typer.Option(
+        "--from",
+        help="Convert the checkpoint a catalogue model names inside this installed Python package (e.g. vintagify).",
+    )] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output",
+        help="Write the safetensors file here instead of the cache.",
+    )] = None,
+    netG: Annotated[str | None, typer.Option(
+        "--netG",
+        help="Override: generator architecture, e.g. resnet_9blocks, unet_256 (default: detected).",
+    )] = None,
     norm: Annotated[str | None, typer.Option(help="Override: instance, batch or none (default: detected).")] = None,
     ngf: Annotated[int | None, typer.Option(help="Override: generator width (default: detected).")] = None,
-    norm_affine: Annotated[bool | None, typer.Option("--norm-affine/--no-norm-affine", help="Override: instance norm with learned scale and shift (default: detected).")] = None,
-    dropout: Annotated[bool | None, typer.Option("--dropout/--no-dropout", help="Dropout layers (a U-Net's cannot be seen in the file; default: on, as the reference's pix2pix).")] = None,
+    norm_affine: Annotated[bool | None, typer.Option(
+        "--norm-affine/--no-norm-affine",
+        help="Override: instance norm with learned scale and shift (default: detected).",
+    )] = None,
+    dropout: Annotated[bool | None, typer.Option(
+        "--dropout/--no-dropout",
+        help="Dropout layers (a U-Net's cannot be seen in the file; default: on, as the reference's pix2pix).",
+    )] = None,
     direction: Annotated[str, typer.Option(help="What it translates, e.g. 'horse -> zebra'.")] = "",
     license: Annotated[str, typer.Option(help="Licence of the weights.")] = "unknown",
     source: Annotated[str, typer.Option(help="Where the file came from (default: its path).")] = "",
-    labels: Annotated[str, typer.Option(help="Class names for a conditional model, comma-separated, in index order.")] = "",
+    labels: Annotated[str, typer.Option(
+        help="Class names for a conditional model, comma-separated, in index order.",
+    )] = "",
     half: Annotated[bool, typer.Option(help="Store in float16 (half the size).")] = False,
     force: Annotated[bool, typer.Option(help="Replace a cached model of the same name.")] = False,
 ) -> None:
@@ -99,7 +125,9 @@ def import_command(
 @weights_app.command("inspect")
 def inspect_command(
     ctx: typer.Context,
-    file: Annotated[Path, typer.Argument(help="A checkpoint (.pth, .pt, .safetensors, ...): read by names and shapes, weights only.")],
+    file: Annotated[Path, typer.Argument(
+        help="A checkpoint (.pth, .pt, .safetensors, ...): read by names and shapes, weights only.",
+    )],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """What a checkpoint holds: family, architecture and options, channels,
@@ -127,12 +155,14 @@ def inspect_command(
             "metadata": {"name": stored.name, "family": stored.family, "config": stored.config,
                          "license": stored.license, "direction": stored.direction} if stored else None,
             "detections": [d.to_dict() for d in report.detections],
-            "unsupported": [{"network": root or None, "what": u.what, "reason": u.reason} for root, u in report.unsupported],
+            "unsupported": [{"network": root or None, "what": u.what, "reason": u.reason}
+                            for root, u in report.unsupported],
             "problems": list(report.problems),
             "shapes": {k: list(m.shape) for k, m in loaded.shapes.items()},
         }, indent=2))
         raise typer.Exit(0 if chosen is not None else INPUT_ERROR)
-    entries = f", {report.other_entries} other entr{'y' if report.other_entries == 1 else 'ies'}" if report.other_entries else ""
+    entries = (f", {report.other_entries} other entr{'y' if report.other_entries == 1 else 'ies'}"
+               if report.other_entries else "")
     lines = [f"{file}: {report.tensors} tensor(s){entries}"]
     if stored is not None:
         lines.append(f"imgtrans file: {stored.name} ({stored.family}; {stored.direction or 'no direction'}; "
@@ -151,7 +181,8 @@ def inspect_command(
         lines += [f"  note         {note}" for note in d.notes]
         lines += [f"  assumed      {k}: {why}" for k, why in d.assumed.items()]
         if d.unexplained:
-            lines.append(f"  unplaced     {len(d.unexplained)}: {', '.join(d.unexplained[:8])}{' ...' if len(d.unexplained) > 8 else ''}")
+            lines.append(f"  unplaced     {len(d.unexplained)}: "
+                         f"{', '.join(d.unexplained[:8])}{' ...' if len(d.unexplained) > 8 else ''}")
     for root, u in report.unsupported:
         lines.append(f"not runnable{f' under {root!r}' if root else ''}: {u.what}: {u.reason}")
     if chosen is None:
@@ -212,7 +243,9 @@ def rm_command(
 def pull_command(
     ctx: typer.Context,
     names: Annotated[list[str], typer.Argument(help="Catalogue model names to download ahead of time.")],
-    mirror: Annotated[str | None, typer.Option(help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).")] = None,
+    mirror: Annotated[str | None, typer.Option(
+        help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).",
+    )] = None,
 ) -> None:
     """Download catalogue weights into the cache now (they are otherwise fetched on first use)."""
     from imgtrans.cli.download_ui import progress_reporter
