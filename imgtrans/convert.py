@@ -263,7 +263,8 @@ def _unpickler_detail(message: str) -> str:
 def _without_advice(detail: str) -> str:
     """torch's message goes on to suggest weights_only=False or allow-listing
     globals: never advice to give an untrusted file."""
-    cut = re.split(r"(?i)\s*(?:this global|to allowlist|weights_only|add_safe_globals|safe_globals|check the|re-running|you can)", detail)[0]
+    cut = re.split(r"(?i)\s*(?:this global|to allowlist|weights_only|add_safe_globals|safe_globals|check the"
+                   r"|re-running|you can)", detail)[0]
     return cut.strip(" .,;:") or "unsupported content"
 
 

@@ -142,7 +142,8 @@ def lines(facts: dict[str, Any]) -> list[str]:
     if cuda.get("error"):
         out.append(f"cuda         probe failed: {cuda['error']}")
     elif cuda["available"]:
-        out.append(f"cuda         CUDA {cuda['built_for']}, cuDNN {cuda['cudnn']}, bf16: {'yes' if cuda['bf16'] else 'no'}")
+        out.append(f"cuda         CUDA {cuda['built_for']}, cuDNN {cuda['cudnn']}, "
+                   f"bf16: {'yes' if cuda['bf16'] else 'no'}")
         for d in cuda["devices"]:
             out.append(f"  cuda:{d['index']}     {d['name']} (sm {d['capability']}), {gb(d['free_memory'])} free of "
                        f"{gb(d['total_memory'])}, TF32: {'yes' if d['tf32'] else 'no'}, default budget "
@@ -152,7 +153,9 @@ def lines(facts: dict[str, Any]) -> list[str]:
         out.append(f"cuda         not available ({built})")
     out.append(f"mps          {'available' if facts['mps'] else 'not available'}")
     ort = facts["onnxruntime"]
-    out.append(f"onnxruntime  {ort['version'] + ', ' + ', '.join(ort['providers']) if ort['installed'] else 'not installed (' + ort['hint'] + ')'}")
+    runtime = (ort["version"] + ", " + ", ".join(ort["providers"]) if ort["installed"]
+               else "not installed (" + ort["hint"] + ")")
+    out.append(f"onnxruntime  {runtime}")
     video = facts["video"]
     if video["installed"]:
         encoders = ", ".join(f"{k} {'yes' if v else 'no'}" for k, v in video["encoders"].items())

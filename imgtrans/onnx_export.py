@@ -101,5 +101,6 @@ def export(model, path: Path, *, opset: int = DEFAULT_OPSET, overwrite: bool = F
     except ImgtransError:
         raise
     except Exception as exc:  # the exporter raises many types
-        raise ExportError(f"ONNX export of {model.name!r} failed ({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
+        raise ExportError(f"ONNX export of {model.name!r} failed "
+                          f"({type(exc).__name__}: {str(exc).splitlines()[0]})") from None
     return path

@@ -90,7 +90,8 @@ def arithmetic(device, precision: str):
         matmul = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
         try:
-            with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled, benchmark=torch.backends.cudnn.benchmark,
+            with torch.backends.cudnn.flags(enabled=torch.backends.cudnn.enabled,
+                                            benchmark=torch.backends.cudnn.benchmark,
                                             deterministic=torch.backends.cudnn.deterministic,
                                             allow_tf32=precision == "tf32"):
                 yield

@@ -106,7 +106,8 @@ def read_header(path: Path) -> tuple[dict[str, str], dict[str, Any]]:
     if not isinstance(header, dict):
         raise WeightsError(f"{path}: not a safetensors file (header is not a table)")
     metadata = header.pop("__metadata__", {}) or {}
-    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in metadata.items()):
+    if not isinstance(metadata, dict) or not all(isinstance(k, str) and isinstance(v, str)
+                                                 for k, v in metadata.items()):
         raise WeightsError(f"{path}: not a safetensors file (metadata must map text to text)")
     for key, entry in header.items():
         if not (isinstance(entry, dict) and isinstance(entry.get("shape"), list) and isinstance(entry.get("dtype"), str)

@@ -80,7 +80,8 @@ class Classifier:
         return torch.cat(preds), torch.cat(feats)
 
 
-def fit(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, batch: int = 128, log=print) -> ReferenceClassifier:
+def fit(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, batch: int = 128,
+        log=print) -> ReferenceClassifier:
     """Adam 1e-3; each batch shifted by up to 2 pixels as augmentation."""
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
@@ -107,7 +108,8 @@ def fit(images: np.ndarray, labels: np.ndarray, *, epochs: int, seed: int, batch
     return net.eval()
 
 
-def save(net: ReferenceClassifier, path: Path, *, name: str, labels: tuple[str, ...], test_accuracy: float, data: str) -> None:
+def save(net: ReferenceClassifier, path: Path, *, name: str, labels: tuple[str, ...], test_accuracy: float,
+         data: str) -> None:
     metadata = weights.make_metadata(
         name=name, family=FAMILY, config=asdict(net.config), preprocess={}, labels=labels,
         summary=f"reference classifier for imgtrans eval; real test accuracy {test_accuracy:.4f}",

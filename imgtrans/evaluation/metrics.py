@@ -20,7 +20,8 @@ def l1(a: torch.Tensor, b: torch.Tensor) -> float:
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     """Mean over images of 10 log10(1 / MSE), capped at 100 dB for identical images."""
     mse = ((a - b) ** 2).flatten(1).mean(1)
-    return float(torch.where(mse > 1e-10, 10 * torch.log10(1 / mse.clamp_min(1e-10)), torch.full_like(mse, 100.0)).mean())
+    return float(torch.where(mse > 1e-10, 10 * torch.log10(1 / mse.clamp_min(1e-10)),
+                             torch.full_like(mse, 100.0)).mean())
 
 
 def _gaussian_window(size: int = 11, sigma: float = 1.5) -> torch.Tensor:

@@ -36,7 +36,8 @@ def _subset(images: np.ndarray, count: int, seed: int) -> np.ndarray:
 
 
 def translate_all(translator, images: np.ndarray, batch: int = 64) -> np.ndarray:
-    return np.stack([out for start in range(0, len(images), batch) for out in translator(list(images[start : start + batch]))])
+    return np.stack([out for start in range(0, len(images), batch)
+                     for out in translator(list(images[start : start + batch]))])
 
 
 def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: int, device) -> dict:
@@ -47,9 +48,11 @@ def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: 
     train_x, _, _ = data.labelled(root, "train")
     classes = generator.num_classes
     if len(classifier.labels) != classes or len(names) != classes:
-        raise DatasetError(f"the generator has {classes} classes, the classifier {len(classifier.labels)}, the data {len(names)}")
+        raise DatasetError(f"the generator has {classes} classes, the classifier {len(classifier.labels)}, "
+                           f"the data {len(names)}")
     if tuple(names) != tuple(classifier.labels):
-        raise DatasetError(f"{root}: its labels ({', '.join(names)}) are not the classifier's ({', '.join(classifier.labels)})")
+        raise DatasetError(f"{root}: its labels ({', '.join(names)}) are not the classifier's "
+                           f"({', '.join(classifier.labels)})")
     generated = generate(generator, list(range(classes)), n, seed=seed, device=device)
     gen_pred, gen_feat = classifier.run(generated.reshape(-1, *generated.shape[2:]))
     real_pred, real_feat = classifier.run(test_x)
@@ -93,7 +96,8 @@ def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: 
     }
 
 
-def _feature_figures(classifier: Classifier, outputs: np.ndarray, real_test: np.ndarray, real_train: np.ndarray | None, seed: int) -> dict:
+def _feature_figures(classifier: Classifier, outputs: np.ndarray, real_test: np.ndarray, real_train: np.ndarray | None,
+                     seed: int) -> dict:
     _, out_feat = classifier.run(outputs)
     _, test_feat = classifier.run(real_test)
     figures = {"generated_vs_test": metrics.frechet_distance(out_feat, test_feat)}
@@ -103,7 +107,8 @@ def _feature_figures(classifier: Classifier, outputs: np.ndarray, real_test: np.
     return figures
 
 
-def paired(translator, root: Path, *, direction: str, channels: tuple[int, int], classifier: Classifier | None, seed: int) -> dict:
+def paired(translator, root: Path, *, direction: str, channels: tuple[int, int], classifier: Classifier | None,
+           seed: int) -> dict:
     """L1, PSNR and SSIM of outputs against the ground truth of test/ pairs."""
     source = 0 if direction == "AtoB" else 1
 
@@ -137,7 +142,8 @@ def unpaired(translator, root: Path, *, direction: str, channels: tuple[int, int
         if target is not None:
             share = lambda images: float((classifier.run(images)[0] == target).float().mean())  # noqa: E731
             result["target"] = classifier.labels[target]
-            result["target_share"] = {"translated": share(outputs), "inputs": share(inputs), "real_target_domain": share(real_goal)}
+            result["target_share"] = {"translated": share(outputs), "inputs": share(inputs),
+                                      "real_target_domain": share(real_goal)}
         train_goal = data.folder(root / f"train{goal}", channels[1]) if (root / f"train{goal}").is_dir() else None
         result["frechet"] = _feature_figures(classifier, outputs, real_goal, train_goal, seed)
     return result

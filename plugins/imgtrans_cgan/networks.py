@@ -34,7 +34,8 @@ class ConditionalGenerator(nn.Module):
 
     def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         onehot = F.one_hot(labels, self.num_classes).to(z.dtype)
-        h = torch.cat([self.z_path(z.view(-1, self.z_dim, 1, 1)), self.y_path(onehot.view(-1, self.num_classes, 1, 1))], 1)
+        h = torch.cat([self.z_path(z.view(-1, self.z_dim, 1, 1)),
+                       self.y_path(onehot.view(-1, self.num_classes, 1, 1))], 1)
         return self.main(h)
 
 

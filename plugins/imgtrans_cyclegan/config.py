@@ -36,4 +36,5 @@ class CycleGANConfig:
         if self.norm not in ("instance", "batch", "none"):
             raise ValueError(f"cyclegan: unknown norm {self.norm!r} (choose from instance, batch, none)")
         if self.norm_affine and self.norm != "instance":
-            raise ValueError(f"cyclegan: norm_affine is for instance norm (batch norm is always affine), not {self.norm!r}")
+            raise ValueError(f"cyclegan: norm_affine is for instance norm (batch norm is always affine), "
+                             f"not {self.norm!r}")

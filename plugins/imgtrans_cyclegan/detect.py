@@ -31,7 +31,8 @@ def detect(checkpoint: Checkpoint, report) -> None:
     if blocks < 1 or found is None:
         return
     norm, affine = found
-    block = f"model.{FIRST_BLOCK}.block" if checkpoint.has(f"model.{FIRST_BLOCK}.block.1.weight") else f"model.{FIRST_BLOCK}.conv_block"
+    block = (f"model.{FIRST_BLOCK}.block" if checkpoint.has(f"model.{FIRST_BLOCK}.block.1.weight")
+             else f"model.{FIRST_BLOCK}.conv_block")
     # A Dropout shifts the second conv from index 5 to 6 (where a norm's weight sits otherwise).
     dropout = len(checkpoint.shape(f"{block}.6.weight") or ()) == 4
     output_nc = checkpoint.shape(f"model.{last}.weight")[0]
@@ -69,7 +70,8 @@ def patchgan(checkpoint: Checkpoint, report) -> None:
     if not set(checkpoint.tensors) <= allowed:
         return
     ndf, channels = first[0], first[1]
-    pair = " (a conditional one: input and output side by side, as pix2pix's)" if channels % 2 == 0 and channels > 1 else ""
+    pair = (" (a conditional one: input and output side by side, as pix2pix's)"
+            if channels % 2 == 0 and channels > 1 else "")
     report(Unsupported(f"a PatchGAN discriminator ({n_layers} layers, ndf {ndf}, {channels} input channels{pair})",
                        "imgtrans runs generators; the reference saves the generator as latest_net_G.pth "
                        "(pix2pix) or latest_net_G_A.pth / latest_net_G_B.pth (CycleGAN)"))

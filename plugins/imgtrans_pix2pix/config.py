@@ -38,4 +38,5 @@ class Pix2PixConfig:
         if self.norm not in ("instance", "batch", "none"):
             raise ValueError(f"pix2pix: unknown norm {self.norm!r} (choose from instance, batch, none)")
         if self.norm_affine and self.norm != "instance":
-            raise ValueError(f"pix2pix: norm_affine is for instance norm (batch norm is always affine), not {self.norm!r}")
+            raise ValueError(f"pix2pix: norm_affine is for instance norm (batch norm is always affine), "
+                             f"not {self.norm!r}")

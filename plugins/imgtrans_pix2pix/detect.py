@@ -30,7 +30,8 @@ def detect(checkpoint: Checkpoint, report) -> None:
         family="pix2pix",
         config={"netG": f"unet_{2**downs}", "ngf": ngf, "norm": norm, "norm_affine": affine, "use_dropout": True,
                 "input_nc": input_nc, "output_nc": output_nc},
-        architecture=f"U-Net generator, {downs} downsamplings (unet_{2**downs}), ngf {ngf}, {describe_norm(norm, affine)}",
+        architecture=f"U-Net generator, {downs} downsamplings (unet_{2**downs}), ngf {ngf}, "
+                     f"{describe_norm(norm, affine)}",
         channels=(input_nc, output_nc),
         assumed={"use_dropout": DROPOUT_UNSEEN},
     ))
