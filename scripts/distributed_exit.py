@@ -50,8 +50,9 @@ def main() -> None:
     for ending in args.ending or ENDINGS:
         aborted = 0
         for _ in range(args.runs):
-            run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-                                  __file__, "--worker", ending], env=env, capture_output=True, text=True, timeout=300)
+            run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                  "--nproc_per_node", "2", __file__, "--worker", ending],
+                                 env=env, capture_output=True, text=True, timeout=300)
             aborted += run.returncode != 0
         print(f"{ending}: {aborted} of {args.runs} runs failed", flush=True)
 

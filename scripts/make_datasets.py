@@ -105,7 +105,8 @@ def digits(out: Path) -> None:
 def fashion(out: Path) -> None:
     fashion_split("train")
     out.mkdir(parents=True, exist_ok=True)
-    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+    for name in ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
         shutil.copyfile(FASHION / name, out / name)
     (out / "labels.txt").write_text("\n".join(FASHION_LABELS) + "\n")
     print(f"{out}: Fashion-MNIST, 60,000 training and 10,000 test items, labels {', '.join(FASHION_LABELS)}")

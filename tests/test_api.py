@@ -31,7 +31,8 @@ def photo(size=(45, 31), seed=0, channels=3):
 
 
 def test_import_and_listing_stay_torch_free():
-    code = "import sys, imgtrans; ms = imgtrans.list_models(); assert 'torch' not in sys.modules, 'torch'; print(len(ms))"
+    code = ("import sys, imgtrans; ms = imgtrans.list_models(); assert 'torch' not in sys.modules, 'torch'; "
+            "print(len(ms))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert int(done.stdout) > 20
@@ -90,7 +91,8 @@ def test_grayscale_model_takes_any_layout(pix2pix):
 
 
 def test_translate_batches_equal_single_calls(pix2pix):
-    images = [photo((32, 32), seed=i, channels=1)[:, :, 0] for i in range(5)] + [photo((40, 32), seed=9, channels=1)[:, :, 0]]
+    images = ([photo((32, 32), seed=i, channels=1)[:, :, 0] for i in range(5)]
+              + [photo((40, 32), seed=9, channels=1)[:, :, 0]])
     batched = list(pix2pix.translate(images, batch_size=4))
     assert [b.shape for b in batched] == [i.shape for i in images]
     for image, out in zip(images, batched):

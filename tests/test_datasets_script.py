@@ -23,8 +23,8 @@ def make(tmp_path: Path, command: str) -> Path:
     for prefix, n in (("train", 40), ("t10k", 20)):
         write_idx(fake, prefix, rng.integers(0, 256, (n, 28, 28), dtype=np.uint8), np.arange(n) % 10)
     out = tmp_path / command
-    done = subprocess.run([sys.executable, str(SCRIPT), command, str(out)], env={**os.environ, "FASHION_MNIST": str(fake)},
-                          capture_output=True, text=True)
+    done = subprocess.run([sys.executable, str(SCRIPT), command, str(out)],
+                          env={**os.environ, "FASHION_MNIST": str(fake)}, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     return out
 
@@ -49,11 +49,13 @@ def test_edges_writes_pairs_and_disjoint_unpaired_halves(tmp_path):
 def test_sneaker_boot_takes_only_those_classes(tmp_path):
     out = make(tmp_path, "sneaker-boot")
     assert data.layout(out) == "unpaired"
-    assert len(list((out / "trainA").iterdir())) == 4 and len(list((out / "testB").iterdir())) == 2  # 40 and 20 cycle 10 classes
+    # 40 and 20 cycle 10 classes
+    assert len(list((out / "trainA").iterdir())) == 4 and len(list((out / "testB").iterdir())) == 2
     with Image.open(next((out / "testA").iterdir())) as image:
         assert image.size == (32, 32) and image.mode == "L"
     missing = subprocess.run([sys.executable, str(SCRIPT), "edges", str(tmp_path / "x")],
-                             env={**os.environ, "FASHION_MNIST": str(tmp_path / "nowhere")}, capture_output=True, text=True)
+                             env={**os.environ, "FASHION_MNIST": str(tmp_path / "nowhere")},
+                             capture_output=True, text=True)
     assert missing.returncode != 0 and "dataset-fashion-mnist" in missing.stderr
 
 

@@ -153,7 +153,8 @@ def fresh(registry=None):
 def test_official_catalogue_layouts_are_detected_as_their_catalogue_configs(registry):
     manifest = json.loads(MANIFEST.read_text())
     layouts = {"cyclegan": manifest["resnet_9blocks-instance"], "pix2pix": manifest["unet_256-batch-dropout"]}
-    official = [spec for spec in registry.models.values() if spec.weights.url and spec.family in layouts]  # CUT's: test_cut
+    # CUT's: test_cut
+    official = [spec for spec in registry.models.values() if spec.weights.url and spec.family in layouts]
     assert len(official) == 23
     for spec in official:
         shapes = {k: TensorMeta(tuple(v), "float32") for k, v in layouts[spec.family]["state_dict"].items()}
@@ -214,7 +215,8 @@ def test_two_generators_need_network(registry, cli, tmp_path):
     imported = imgtrans.load("b", device="cpu", registry=fresh(registry))(x)
     save_state(tmp_path / "b_only.pth", b)
     assert torch.equal(imported, imgtrans.load(tmp_path / "b_only.pth", device="cpu", registry=fresh(registry))(x))
-    assert torch.equal(imported, imgtrans.load(tmp_path / "both.pth", network="G_B", device="cpu", registry=fresh(registry))(x))
+    assert torch.equal(imported,
+                       imgtrans.load(tmp_path / "both.pth", network="G_B", device="cpu", registry=fresh(registry))(x))
 
 
 def cut_like(registry):
@@ -242,8 +244,8 @@ REASONS = {"discriminator.pth": "a PatchGAN discriminator (3 layers, ndf 8, 3 in
 @pytest.mark.parametrize("name", sorted(REFUSALS))
 def test_refusals_are_one_line_and_write_nothing(registry, cli, tmp_path, name):
     torch.save(REFUSALS[name](registry), tmp_path / name)
-    for args in (("weights", "import", tmp_path / name, "--name", "x"), ("run", tmp_path / name, *tiny_picture(tmp_path),
-                                                                         "-o", tmp_path / "out")):
+    for args in (("weights", "import", tmp_path / name, "--name", "x"),
+                 ("run", tmp_path / name, *tiny_picture(tmp_path), "-o", tmp_path / "out")):
         result = cli(*args)
         assert result.exit_code == 2, result.stderr
         assert REASONS[name] in result.stderr and "Traceback" not in result.stderr
@@ -254,11 +256,13 @@ def test_refusals_are_one_line_and_write_nothing(registry, cli, tmp_path, name):
 
 
 def test_truncated_and_pickled_files_are_refused(cli, tmp_path, registry):
-    path = save_state(tmp_path / "g.pth", build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict())
+    path = save_state(tmp_path / "g.pth",
+                      build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict())
     (tmp_path / "cut.pth").write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     for command in (("weights", "inspect"), ("run",)):
         result = cli(*command, tmp_path / "cut.pth", *(tiny_picture(tmp_path) if command == ("run",) else ()))
-        assert result.exit_code == 2 and "not a PyTorch checkpoint" in result.stderr and "Traceback" not in result.stderr
+        assert (result.exit_code == 2 and "not a PyTorch checkpoint" in result.stderr
+                and "Traceback" not in result.stderr)
 
 
 def test_contradicting_and_completing_flags(registry, cli, tmp_path):
@@ -266,7 +270,8 @@ def test_contradicting_and_completing_flags(registry, cli, tmp_path):
     result = cli("weights", "import", path, "--name", "u", "--norm", "instance")
     assert result.exit_code == 2 and "--norm instance contradicts the file, which holds norm=batch" in result.stderr
     result = cli("weights", "import", path, "--name", "u", "--family", "cyclegan")
-    assert result.exit_code == 2 and "holds a pix2pix generator" in result.stderr and "--family cyclegan" in result.stderr
+    assert (result.exit_code == 2 and "holds a pix2pix generator" in result.stderr
+            and "--family cyclegan" in result.stderr)
     assert not store.cached_path("u").exists()
     result = cli("weights", "import", path, "--name", "u", "--no-dropout")  # what the file cannot show
     assert result.exit_code == 0, result.stderr
@@ -289,7 +294,8 @@ def test_inspect_reports_what_it_could_not_place(registry, cli, tmp_path):
 def test_detection_reads_no_values(registry, tmp_path):
     """Names and shapes only: a detection of a file whose tensor bytes were
     overwritten with garbage (same zip layout and sizes) sees the same thing."""
-    path = save_state(tmp_path / "g.pth", build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict())
+    path = save_state(tmp_path / "g.pth",
+                      build(registry, "cyclegan", {"netG": "resnet_6blocks", "ngf": 4}).state_dict())
     before = detected(registry, path)
     import zipfile
 
@@ -413,7 +419,8 @@ def test_renamed_blocks_with_old_statistics_load(registry, tmp_path):
 def test_catalogue_names_and_imgtrans_files_on_import(registry, cli, tmp_path):
     cgan = build(registry, "cgan", {"z_dim": 100, "num_classes": 10, "ngf": 32, "ndf": 32}).state_dict()
     save_state(tmp_path / "digits.pth", cgan)  # ndf is the discriminator's: not in a generator file
-    result = cli("weights", "import", tmp_path / "digits.pth", "--name", "cgan-digits", "-o", tmp_path / "d.safetensors")
+    result = cli("weights", "import", tmp_path / "digits.pth", "--name", "cgan-digits",
+                 "-o", tmp_path / "d.safetensors")
     assert result.exit_code == 0, result.stderr
     from imgtrans.weights import read_info
 
@@ -457,4 +464,5 @@ def test_advice_fits_the_command(registry, cli, tmp_path):
     assert ran.exit_code == 0 and "assumed use_dropout=True" in ran.stderr
     assert cli("weights", "import", unet, "--name", "u", "--no-dropout").exit_code == 0
     described = json.loads(cli("info", "u", "--json").stdout)
-    assert described["detected"]["config"]["use_dropout"] is False and "use_dropout" not in described["detected"]["assumed"]
+    assert (described["detected"]["config"]["use_dropout"] is False
+            and "use_dropout" not in described["detected"]["assumed"])

@@ -62,7 +62,8 @@ def test_metrics_match_known_values():
     assert metrics.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
     shift = torch.tensor([3.0, 0, 0, 4.0, 0, 0], dtype=torch.float64)
     assert metrics.frechet_distance(x, x + shift) == pytest.approx(25.0, abs=1e-6)  # mean term only
-    assert metrics.frechet_distance(x, 2 * x) == pytest.approx(float(torch.trace(torch.cov(x.T))), rel=1e-6)  # (1-2)^2 Tr S
+    # (1-2)^2 Tr S
+    assert metrics.frechet_distance(x, 2 * x) == pytest.approx(float(torch.trace(torch.cov(x.T))), rel=1e-6)
     assert metrics.mean_pairwise_distance(torch.tensor([[0.0, 0.0], [3.0, 4.0]])) == pytest.approx(5.0)
 
 
@@ -75,14 +76,17 @@ class ReplayGenerator(nn.Module):
         self.by_class = [torch.from_numpy(images[labels == c]).float()[:, None] / 127.5 - 1 for c in range(3)]
 
     def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        pick = [0 if self.collapsed else int(abs(float(zi[0])) * 1e4) % len(self.by_class[c]) for zi, c in zip(z, y.tolist())]
+        pick = [0 if self.collapsed else int(abs(float(zi[0])) * 1e4) % len(self.by_class[c])
+                for zi, c in zip(z, y.tolist())]
         return torch.stack([self.by_class[c][i] for c, i in zip(y.tolist(), pick)])
 
 
 def test_conditional_suite_tells_recognisable_from_collapsed(bars, bar_classifier):
     images, labels = shapes(300, seed=1)
-    diverse = suites.conditional(ReplayGenerator(images, labels, False), bar_classifier, bars, n=30, seed=0, device="cpu")
-    collapsed = suites.conditional(ReplayGenerator(images, labels, True), bar_classifier, bars, n=30, seed=0, device="cpu")
+    diverse = suites.conditional(ReplayGenerator(images, labels, False), bar_classifier, bars,
+                                 n=30, seed=0, device="cpu")
+    collapsed = suites.conditional(ReplayGenerator(images, labels, True), bar_classifier, bars,
+                                   n=30, seed=0, device="cpu")
     assert diverse["accuracy"]["real_test"] > 0.95
     for result in (diverse, collapsed):
         assert result["accuracy"]["ratio"] > 0.95
@@ -96,7 +100,8 @@ def test_a_class_with_one_test_image_gives_null_not_nan(cli, bars, bar_classifie
     images, labels = shapes(90, seed=2)
     keep = (labels != 2) | (np.arange(90) == 2)  # one test image of class 2
     write_idx(bars, "t10k", images[keep], labels[keep])
-    result = suites.conditional(ReplayGenerator(*shapes(300, seed=1), False), bar_classifier, bars, n=10, seed=0, device="cpu")
+    result = suites.conditional(ReplayGenerator(*shapes(300, seed=1), False), bar_classifier, bars,
+                                n=10, seed=0, device="cpu")
     assert np.isnan(result["per_class"][2]["diversity_real"])
     others = [row for row in result["per_class"] if row["label"] != "right"]
     assert result["diversity"]["real_test"] == pytest.approx(np.mean([row["diversity_real"] for row in others]))
@@ -171,7 +176,8 @@ def test_eval_unpaired_cli_and_refusals(cli, tiny_cyclegan, bars, tmp_path):
     for domain in ("testA", "testB"):
         (tmp_path / "un" / domain).mkdir(parents=True)
         for i in range(4):
-            Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "un" / domain / f"{i}.png")
+            picture = Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8))
+            picture.save(tmp_path / "un" / domain / f"{i}.png")
     trained = cli("classifier", "train", bars, "--name", "bars", "--epochs", "1", "-o", tmp_path / "c")
     assert trained.exit_code == 0, trained.stderr
     result = cli("eval", tiny_cyclegan, "--data", tmp_path / "un", "--classifier", tmp_path / "c" / "bars.safetensors",
@@ -183,8 +189,8 @@ def test_eval_unpaired_cli_and_refusals(cli, tiny_cyclegan, bars, tmp_path):
     assert all(0 <= v <= 1 for v in figures["target_share"].values())
     no_classifier = cli("eval", tiny_cyclegan, "--data", tmp_path / "un", "--target", "right")
     assert no_classifier.exit_code == 2 and "--classifier" in no_classifier.stderr
-    unknown_label = cli("eval", tiny_cyclegan, "--data", tmp_path / "un", "--classifier", tmp_path / "c" / "bars.safetensors",
-                        "--target", "boot")
+    unknown_label = cli("eval", tiny_cyclegan, "--data", tmp_path / "un",
+                        "--classifier", tmp_path / "c" / "bars.safetensors", "--target", "boot")
     assert unknown_label.exit_code == 2 and "no label 'boot'" in unknown_label.stderr
     no_split = cli("eval", tiny_cyclegan, "--data", bars)
     assert no_split.exit_code == 2 and "no test split" in no_split.stderr

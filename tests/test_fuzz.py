@@ -51,7 +51,8 @@ def cyclegan_train_config():
 @SHORT
 @given(st.one_of(st.text(max_size=200), st.lists(st.sampled_from(
     ['lr = ', 'nan', 'inf', '-1', '1e400', '"x"', 'true', 'netG = ', '"resnet_6blocks"', 'max_steps = ', '[a]', '\n',
-     'ngf = ', '99999999999999999999', 'epochs = ', '0', 'seed = ', '-5', '{', 'crop_size = ', '"\\u0000"']), max_size=12).map("".join)))
+     'ngf = ', '99999999999999999999', 'epochs = ', '0', 'seed = ', '-5', '{', 'crop_size = ', '"\\u0000"']),
+    max_size=12).map("".join)))
 def test_config_reader(cyclegan_train_config, text):
     read_config(text, cyclegan_train_config)
 

@@ -38,7 +38,8 @@ def test_import_reference_checkpoint_with_old_instance_norm_keys(cli, tmp_path):
 def test_import_pix2pix_and_dataparallel_prefix(cli, tmp_path):
     state = make_checkpoint(tmp_path / "p.pth", "pix2pix", netG="unet_128", ngf=8)
     torch.save({"module." + k: v for k, v in state.items()}, tmp_path / "dp.pth")
-    result = cli("weights", "import", tmp_path / "dp.pth", "--name", "p", "--plugin", "pix2pix", "--netG", "unet_128", "--ngf", "8")
+    result = cli("weights", "import", tmp_path / "dp.pth", "--name", "p", "--plugin", "pix2pix",
+                 "--netG", "unet_128", "--ngf", "8")
     assert result.exit_code == 0, result.stderr
     assert torch.equal(load_tensors(store.cached_path("p"))["model.model.0.weight"], state["model.model.0.weight"])
 

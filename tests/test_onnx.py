@@ -18,7 +18,8 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
     return float("inf") if mse == 0 else 10 * np.log10(255**2 / mse)
 
 
-@pytest.mark.parametrize("name", ["vintage", "edges2fashion", "sneaker2boot"])  # cyclegan (affine IN), pix2pix, cyclegan gray
+# cyclegan (affine IN), pix2pix, cyclegan gray
+@pytest.mark.parametrize("name", ["vintage", "edges2fashion", "sneaker2boot"])
 def test_onnx_graph_matches_imgtrans(name, tmp_path):
     model = imgtrans.load(name, device="cpu", precision="fp32", dropout=False)
     path = model.to_onnx(tmp_path / f"{name}.onnx")

@@ -42,12 +42,13 @@ def test_single_image_equals_reference_train_mode(unet):
     """Batch size 1 in the reference's default test mode (train-mode batch norm,
     no dropout layers to compare noise) gives the same numbers."""
     no_dropout = copy.deepcopy(unet)
-    for name, module in list(no_dropout.named_modules()):
+    for module in list(no_dropout.modules()):
         if isinstance(module, torch.nn.Dropout):
             module.p = 0.0
     reference = copy.deepcopy(no_dropout).train()
     [pixels] = pictures(1, size=(128, 128))
-    translator = Translator(no_dropout, device=torch.device("cpu"), pad_multiple=128, options=InferenceOptions(dropout=False))
+    translator = Translator(no_dropout, device=torch.device("cpu"), pad_multiple=128,
+                            options=InferenceOptions(dropout=False))
     ours = forward(translator, [pixels])
     x = torch.from_numpy(pixels).permute(2, 0, 1)[None].float() / 127.5 - 1
     with torch.no_grad():
@@ -58,7 +59,8 @@ def test_single_image_equals_reference_train_mode(unet):
 def test_batched_equals_one_by_one(unet):
     batch = pictures(4)
     options = InferenceOptions(seed=3)
-    together = forward(Translator(copy.deepcopy(unet), device=torch.device("cpu"), pad_multiple=128, options=options), batch)
+    together = forward(Translator(copy.deepcopy(unet), device=torch.device("cpu"), pad_multiple=128, options=options),
+                       batch)
     alone = Translator(copy.deepcopy(unet), device=torch.device("cpu"), pad_multiple=128, options=options)
     one_by_one = torch.cat([forward(alone, [p]) for p in batch])
     assert torch.allclose(together, one_by_one, atol=1e-5)
@@ -68,7 +70,8 @@ def test_dropout_is_noise_and_seed_makes_it_reproducible(unet):
     [pixels] = pictures(1)
 
     def out(**kw):
-        return forward(Translator(copy.deepcopy(unet), device=torch.device("cpu"), pad_multiple=128, options=InferenceOptions(**kw)), [pixels])
+        return forward(Translator(copy.deepcopy(unet), device=torch.device("cpu"), pad_multiple=128,
+                                  options=InferenceOptions(**kw)), [pixels])
 
     assert torch.equal(out(seed=1), out(seed=1))
     assert not torch.allclose(out(seed=1), out(seed=2), atol=1e-4)

@@ -33,7 +33,8 @@ def site(tmp_path_factory):
 
 def imgtrans_cli(site, *args):
     env = dict(os.environ, PYTHONPATH=str(site))
-    return subprocess.run([sys.executable, "-m", "imgtrans", *args], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run([sys.executable, "-m", "imgtrans", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
 
 
 def test_installed_third_party_plugin_appears(site):
@@ -54,7 +55,8 @@ def test_broken_plugin_is_reported_and_others_work(site):
     assert "missing_dependency" in rows["broken"]["error"]
     assert rows["hello"]["version"] == "0.3.0"
     assert rows["hello"]["hooks"] == ["register_commands", "register_models"]
-    assert rows["cyclegan"]["hooks"] == ["detect_checkpoint", "register_families", "register_models"] and rows["cyclegan"]["error"] is None
+    assert rows["cyclegan"]["hooks"] == ["detect_checkpoint", "register_families", "register_models"]
+    assert rows["cyclegan"]["error"] is None
 
 
 def test_help_and_models_do_not_import_torch(tiny_cyclegan):
@@ -139,8 +141,8 @@ def test_example_plugin_end_to_end(colormatrix_site, tmp_path):
     # A third-party family's bare checkpoint is detected through its own hook and runs without flags.
     from safetensors.torch import load_file
 
-    torch.save({k.removeprefix("G."): v for k, v in load_file(str(COLORMATRIX / "imgtrans_colormatrix" / "sepia.safetensors")).items()},
-               tmp_path / "matrix.pth")
+    sepia = load_file(str(COLORMATRIX / "imgtrans_colormatrix" / "sepia.safetensors"))
+    torch.save({k.removeprefix("G."): v for k, v in sepia.items()}, tmp_path / "matrix.pth")
     seen = imgtrans_cli(colormatrix_site, "weights", "inspect", str(tmp_path / "matrix.pth"), "--json")
     assert seen.returncode == 0, seen.stderr
     assert json.loads(seen.stdout)["detections"][0]["config"] == {"channels": 3}

@@ -11,7 +11,8 @@ NAMES = "zero,one,two,three,four,five,six,seven,eight,nine"
 @pytest.fixture
 def digits(cli, tmp_path):
     make_checkpoint(tmp_path / "c.pth", "cgan", ngf=8, ndf=8)
-    result = cli("weights", "import", tmp_path / "c.pth", "--name", "digits", "--plugin", "cgan", "--ngf", "8", "--labels", NAMES)
+    result = cli("weights", "import", tmp_path / "c.pth", "--name", "digits", "--plugin", "cgan", "--ngf", "8",
+                 "--labels", NAMES)
     assert result.exit_code == 0, result.stderr
     return "digits"
 
@@ -31,7 +32,8 @@ def test_all_labels_and_separate_files(cli, digits, tmp_path):
         assert im.size == (2 + 3 * 30, 2 + 10 * 30)
     result = cli("sample", digits, "--label", "two", "--label", "nine", "-n", "2", "--separate", "-o", "each")
     assert result.exit_code == 0, result.stderr
-    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["nine-000.png", "nine-001.png", "two-000.png", "two-001.png"]
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["nine-000.png", "nine-001.png",
+                                                                     "two-000.png", "two-001.png"]
 
 
 def test_errors(cli, digits, tmp_path):

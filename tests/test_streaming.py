@@ -28,7 +28,8 @@ def network(registry, family, **options):
 def case(request, registry):
     kind = request.param
     if kind.startswith("resnet"):
-        net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8, norm_affine=kind.endswith("affine"))
+        net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8,
+                                         norm_affine=kind.endswith("affine"))
         if kind.endswith("affine"):  # trained-looking scales and shifts, not the initial 1 and 0
             for m in net.modules():
                 if isinstance(m, torch.nn.InstanceNorm2d):
@@ -36,7 +37,8 @@ def case(request, registry):
                     m.bias.data.uniform_(-0.5, 0.5)
         return net, multiple, minimum, {}
     net, multiple, minimum = network(registry, "pix2pix", netG="unet_64", ngf=8)
-    options = {"unet-dropout-seeded": {"seed": 4}, "unet-no-dropout": {"dropout": False}, "unet-eval": {"eval_mode": True}}[kind]
+    options = {"unet-dropout-seeded": {"seed": 4}, "unet-no-dropout": {"dropout": False},
+               "unet-eval": {"eval_mode": True}}[kind]
     return net, multiple, minimum, options
 
 
