@@ -39,8 +39,9 @@ def detect(checkpoint: Checkpoint, report) -> None:
     norm = found[0]
     # A Dropout shifts the block's second conv from index 5 to 6.
     dropout = len(checkpoint.shape(f"model.{blocks[0]}.conv_block.6.weight") or ()) == 4
-    variant = ("antialiased down- and upsampling" if down and up else
-               "antialiased downsampling only (no_antialias_up)" if down else "antialiased upsampling only (no_antialias)")
+    variant = ("antialiased down- and upsampling" if down and up
+               else "antialiased downsampling only (no_antialias_up)" if down
+               else "antialiased upsampling only (no_antialias)")
     report(Proposal(
         family="cut",
         config={"netG": f"resnet_{n_blocks}blocks", "ngf": ngf, "norm": norm, "use_dropout": dropout,

@@ -64,7 +64,8 @@ class CUTTrainConfig(CUTConfig, TrainConfig):
             layers = self.layers
         except ValueError:
             raise ConfigError(f"nce_layers must be comma-separated integers, not {self.nce_layers!r}") from None
-        size = 4 + (6 if self.no_antialias else 8) + self.n_blocks + (6 if self.no_antialias_up else 8) + 3  # Sequential
+        # The generator's Sequential: head, two downsamplings, blocks, two upsamplings, tail.
+        size = 4 + (6 if self.no_antialias else 8) + self.n_blocks + (6 if self.no_antialias_up else 8) + 3
         if self.lambda_nce > 0 and (not layers or layers[0] < 0 or layers[-1] >= size):
             raise ConfigError(f"nce_layers must name layers 0 to {size - 1} of the generator, not {self.nce_layers!r}")
 

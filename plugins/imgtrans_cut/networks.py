@@ -57,7 +57,8 @@ class Upsample(nn.Module):
 class ResnetBlock(nn.Module):
     def __init__(self, dim: int, *, make_norm, bias: bool, use_dropout: bool):
         super().__init__()
-        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim), nn.ReLU(True)]
+        layers: list[nn.Module] = [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim),
+                                   nn.ReLU(True)]
         if use_dropout:
             layers.append(nn.Dropout(0.5))
         layers += [nn.ReflectionPad2d(1), nn.Conv2d(dim, dim, 3, bias=bias), make_norm(dim)]
@@ -92,7 +93,8 @@ class CUTGenerator(nn.Module):
             else:
                 model += [nn.Conv2d(ngf * mult, ngf * mult * 2, 3, padding=1, bias=bias), make_norm(ngf * mult * 2),
                           nn.ReLU(True), Downsample(ngf * mult * 2)]
-        model += [ResnetBlock(ngf * 4, make_norm=make_norm, bias=bias, use_dropout=use_dropout) for _ in range(n_blocks)]
+        model += [ResnetBlock(ngf * 4, make_norm=make_norm, bias=bias, use_dropout=use_dropout)
+                  for _ in range(n_blocks)]
         for mult in (4, 2):
             if no_antialias_up:
                 model += [nn.ConvTranspose2d(ngf * mult, ngf * mult // 2, 3, stride=2, padding=1, output_padding=1,
