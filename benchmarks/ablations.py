@@ -37,7 +37,8 @@ RECIPES = {
         "directions": ["AtoB"],
     },
     "cyclegan": {
-        "common": ["--plugin", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "16", "--ndf", "16", "--batch-size", "8", *SMALL],
+        "common": ["--plugin", "cyclegan", "--netG", "resnet_6blocks", "--ngf", "16", "--ndf", "16",
+                   "--batch-size", "8", *SMALL],
         "arms": {"cycle": ["--lambda-gan", "0", "--lambda-identity", "0"], "gan": ["--lambda-cycle", "0"],
                  "gan+cycle": ["--lambda-identity", "0"], "gan+cycle+identity": []},
         "epochs": 3,
@@ -67,7 +68,8 @@ def train_arms(family: str, args) -> dict[str, str]:
         else:
             pending.append(["imgtrans", "train", *recipe["common"], *flags, "--data", str(args.data), "--name", name,
                             "--out", str(args.runs), "--epochs", str(args.epochs), "--epochs-decay", str(args.epochs),
-                            "--sample-every", "1000", "--save-every", "500", "--device", "cpu", "--seed", str(args.seed)])
+                            "--sample-every", "1000", "--save-every", "500", "--device", "cpu",
+                            "--seed", str(args.seed)])
     threads = args.threads or max(1, (os.cpu_count() or 1) // args.jobs)
     while pending:
         batch, pending = pending[: args.jobs], pending[args.jobs :]
@@ -90,10 +92,12 @@ def table(family: str, results: dict) -> str:
     lines = []
     for direction in RECIPES[family]["directions"]:
         lines += [f"{family}, {direction} ({'edges -> items' if direction == 'AtoB' else 'items -> edges'}):", "",
-                  "| arm | L1 | PSNR (dB) | SSIM | FD out vs test | FD train vs test (floor) |", "| --- | --- | --- | --- | --- | --- |"]
+                  "| arm | L1 | PSNR (dB) | SSIM | FD out vs test | FD train vs test (floor) |",
+                  "| --- | --- | --- | --- | --- | --- |"]
         for arm, by_direction in results.items():
             r = by_direction[direction]
-            lines.append(f"| {arm} | {r['l1']:.4f} | {r['psnr']:.2f} | {r['ssim']:.4f} | {r['frechet']['generated_vs_test']:.2f} "
+            lines.append(f"| {arm} | {r['l1']:.4f} | {r['psnr']:.2f} | {r['ssim']:.4f} "
+                         f"| {r['frechet']['generated_vs_test']:.2f} "
                          f"| {r['frechet']['train_vs_test']:.2f} |")
         lines.append("")
     return "\n".join(lines)
@@ -119,7 +123,8 @@ def main() -> None:
     parser.add_argument("family", choices=list(RECIPES))
     parser.add_argument("--data", type=Path, default=Path("data/edges"), help="made by scripts/make_datasets.py edges")
     parser.add_argument("--runs", type=Path, default=Path("runs"))
-    parser.add_argument("--epochs", type=int, help="epochs at full rate, then as many decaying [default: pix2pix 5, cyclegan 3]")
+    parser.add_argument("--epochs", type=int,
+                        help="epochs at full rate, then as many decaying [default: pix2pix 5, cyclegan 3]")
     parser.add_argument("--seed", type=int, default=0, help="training seed (runs of seed S > 0 are named ...-sS)")
     parser.add_argument("--jobs", type=int, default=2, help="arms trained at once (threads split between them)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per arm [default: cores / jobs]")
@@ -130,7 +135,8 @@ def main() -> None:
     names = train_arms(args.family, args)
     if args.grid:
         grid(names, args.data, args.grid)
-    results = {arm: {d: evaluate(name, args.data, d) for d in RECIPES[args.family]["directions"]} for arm, name in names.items()}
+    results = {arm: {d: evaluate(name, args.data, d) for d in RECIPES[args.family]["directions"]}
+               for arm, name in names.items()}
     print(json.dumps(results, indent=1) if args.json else table(args.family, results))
 
 

@@ -64,19 +64,20 @@ def main() -> None:
         torch.save(state, files["legacy .pth"], _use_new_zipfile_serialization=False)
         save_file(state, files["safetensors"])
         for kind, path in files.items():
-            def detect():
+            def detect(path=path):
                 file, report = inspect_checkpoint(registry, path)
                 return choose(report, str(path))
 
             found = detect()
             assert found.config["ngf"] == args.ngf and found.config["netG"] == "resnet_9blocks"
             if kind == "safetensors":
-                load = lambda: load_file(str(path))  # noqa: E731
+                load = lambda path=path: load_file(str(path))  # noqa: E731
             else:
-                load = lambda: torch.load(path, map_location="cpu", weights_only=True)  # noqa: E731
+                load = lambda path=path: torch.load(path, map_location="cpu", weights_only=True)  # noqa: E731
             detect_s, load_s = median_seconds(detect), median_seconds(load)
             command = [sys.executable, "-m", "imgtrans", "weights", "inspect", str(path)]
-            process_s = median_seconds(lambda: subprocess.run(command, check=True, capture_output=True), runs=3)
+            process_s = median_seconds(lambda command=command: subprocess.run(command, check=True, capture_output=True),
+                                       runs=3)
             rows.append({"format": kind, "megabytes": round(path.stat().st_size / 1e6, 1),
                          "parameters": found.parameters, "detect_ms": round(detect_s * 1e3, 1),
                          "full_load_ms": round(load_s * 1e3, 1), "ratio": round(load_s / detect_s, 2),
@@ -84,7 +85,8 @@ def main() -> None:
     if args.json:
         print(json.dumps(rows, indent=2))
         return
-    print("| file | size | detect (names and shapes) | full load | load / detect | `imgtrans weights inspect` process |")
+    print("| file | size | detect (names and shapes) | full load | load / detect "
+          "| `imgtrans weights inspect` process |")
     print("| --- | --- | --- | --- | --- | --- |")
     for r in rows:
         print(f"| {r['format']} | {r['megabytes']} MB | {r['detect_ms']} ms | {r['full_load_ms']} ms | {r['ratio']}x "

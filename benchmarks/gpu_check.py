@@ -159,7 +159,8 @@ def environment(ctx) -> dict:
              "python": sys.version.split()[0], "dry_run": ctx.dry_run}
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
-        facts.update(card=props.name, capability=f"{props.major}.{props.minor}", memory_gib=round(props.total_memory / 2**30, 1),
+        facts.update(card=props.name, capability=f"{props.major}.{props.minor}",
+                     memory_gib=round(props.total_memory / 2**30, 1),
                      multiprocessors=props.multi_processor_count, gpus=torch.cuda.device_count())
         try:
             smi = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
@@ -169,7 +170,8 @@ def environment(ctx) -> dict:
             facts["driver"] = None
     n = 1024 if ctx.dry_run else 8192
     peaks = {}
-    for label, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True), ("bf16", torch.bfloat16, False)):
+    for label, dtype, tf32 in (("fp32", torch.float32, False), ("tf32", torch.float32, True),
+                               ("bf16", torch.bfloat16, False)):
         if label == "tf32" and device.type != "cuda":
             continue
         a = torch.randn(n, n, device=device, dtype=dtype)
@@ -177,7 +179,7 @@ def environment(ctx) -> dict:
         previous = torch.backends.cuda.matmul.allow_tf32
         torch.backends.cuda.matmul.allow_tf32 = tf32
         try:
-            seconds = timed(lambda: a @ b, device=device, repeat=5 if not ctx.dry_run else 2, warmup=2)
+            seconds = timed(lambda a=a, b=b: a @ b, device=device, repeat=5 if not ctx.dry_run else 2, warmup=2)
         finally:
             torch.backends.cuda.matmul.allow_tf32 = previous
         peaks[label] = round(2 * n**3 / seconds / 1e12, 2)
@@ -231,7 +233,8 @@ def parity(ctx) -> list[dict]:
                          "max_difference": int(max(np.abs(a.astype(int) - b).max() for a, b in zip(got, expected)))})
         streamed = imgtrans.load(name, device=str(ctx.device), precision="fp32", dropout=False, max_memory="16MB")
         whole = imgtrans.load(name, device=str(ctx.device), precision="fp32", dropout=False)
-        pairs = [(streamed.translate_arrays([p])[0], streamed.streamed_last, whole.translate_arrays([p])[0]) for p in pictures]
+        pairs = [(streamed.translate_arrays([p])[0], streamed.streamed_last, whole.translate_arrays([p])[0])
+                 for p in pictures]
         rows.append({"model": name, "precision": "fp32", "against": f"whole on {ctx.device.type}",
                      "streamed": all(s for _, s, _ in pairs),
                      "worst_psnr_db": round(min(psnr(a, b) for a, _, b in pairs), 2),
@@ -272,7 +275,8 @@ def inference(ctx) -> list[dict]:
         model = imgtrans.load("vintage", device=str(ctx.device), precision=precision)
         for batch in batches:
             pictures = [rng.integers(0, 256, (side, side, 3), dtype=np.uint8) for _ in range(batch)]
-            seconds = timed(lambda: model.translate_arrays(pictures), device=ctx.device, repeat=3 if ctx.dry_run else 5)
+            seconds = timed(lambda model=model, pictures=pictures: model.translate_arrays(pictures), device=ctx.device,
+                            repeat=3 if ctx.dry_run else 5)
             rows.append(_speed_row("imgtrans path (uint8 in and out, copies included)", precision, batch, side, seconds,
                                    flops, ctx.peaks.get(peak_of[precision])))
         ctx.progress(f"inference {precision}")
@@ -295,7 +299,7 @@ def inference(ctx) -> list[dict]:
             if channels_last:
                 x = x.to(memory_format=torch.channels_last)
 
-            def call():
+            def call(forward=forward, x=x, precision=precision):
                 with torch.inference_mode(), arithmetic(ctx.device, precision):
                     return forward(x)
 
@@ -310,7 +314,8 @@ def inference(ctx) -> list[dict]:
     return rows
 
 
-def _speed_row(path: str, precision: str, batch: int, side: int, seconds: float, flops: float, peak: float | None) -> dict:
+def _speed_row(path: str, precision: str, batch: int, side: int, seconds: float, flops: float,
+               peak: float | None) -> dict:
     achieved = flops * batch / seconds / 1e12
     return {"path": path, "precision": precision, "batch": batch, "side": side, "ms": round(seconds * 1e3, 2),
             "images_per_s": round(batch / seconds, 1), "tflops": round(achieved, 2),
@@ -404,7 +409,8 @@ def kill_and_resume(ctx) -> dict:
     whole = run(command("whole"), env=env, cwd=root, timeout=240)
     if whole.returncode != 0:
         return {"error": whole.stderr[-1500:]}
-    killed = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=root)
+    killed = subprocess.Popen(command("killed"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+                              cwd=root)
     latest = root / "runs" / "killed" / "checkpoints" / "latest.json"
     start = time.monotonic()
     while killed.poll() is None and time.monotonic() - start < 240 and not latest.is_file():
@@ -501,7 +507,8 @@ def video(ctx) -> list[dict]:
                 start = time.perf_counter()
                 result = model.translate_video(source, ctx.scratch / "out.mp4", stats_window=window, overwrite=True)
                 rows.append({"size": f"{width}x{height}", "statistics": label, "frames": result.frames,
-                             "fps": round(result.frames / (time.perf_counter() - start), 2), "precision": model.precision,
+                             "fps": round(result.frames / (time.perf_counter() - start), 2),
+                             "precision": model.precision,
                              "path": "translate_video (decode, translate, encode)"})
         else:
             model.translate_frames(frames[:4])
@@ -596,7 +603,8 @@ def main() -> None:
             try:
                 results[section] = functions[section](ctx)
             except Exception as exc:  # the other sections still run
-                results[section] = {"error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc()[-2000:]}
+                results[section] = {"error": f"{type(exc).__name__}: {exc}",
+                                    "traceback": traceback.format_exc()[-2000:]}
             results["seconds"] = round(time.monotonic() - ctx.started, 1)
             (args.out / "gpu_check.json").write_text(json.dumps(results, indent=1, default=str))
             (args.out / "gpu_check.md").write_text(markdown(results))

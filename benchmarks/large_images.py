@@ -60,7 +60,8 @@ main()
 
 def run_cli(photo: Path, out: Path, *options: str) -> dict:
     """`imgtrans run vintage PHOTO` in a child process: wall seconds and peak RSS."""
-    command = [sys.executable, "-c", WRAPPER, "run", "vintage", str(photo), "-o", str(out), "--overwrite", "-q", *options]
+    command = [sys.executable, "-c", WRAPPER, "run", "vintage", str(photo), "-o", str(out), "--overwrite", "-q",
+               *options]
     start = time.perf_counter()
     done = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - start
@@ -91,10 +92,12 @@ def flop_count(model, height: int, width: int) -> float:
     for node in _postorder(output):
         if isinstance(node, Conv):
             c = node.conv
-            total += 2 * c.in_channels // c.groups * c.kernel_size[0] * c.kernel_size[1] * c.out_channels * node.height * node.width
+            total += (2 * c.in_channels // c.groups * c.kernel_size[0] * c.kernel_size[1] * c.out_channels
+                      * node.height * node.width)
         elif isinstance(node, ConvTranspose):
             c, src = node.conv, node.sources[0]
-            total += 2 * c.in_channels * c.kernel_size[0] * c.kernel_size[1] * c.out_channels // c.groups * src.height * src.width
+            total += (2 * c.in_channels * c.kernel_size[0] * c.kernel_size[1] * c.out_channels // c.groups
+                      * src.height * src.width)
     return total
 
 
@@ -108,15 +111,16 @@ def gflops_table() -> list[dict]:
     for precision, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
         a, b = torch.randn(4096, 4096, dtype=dtype), torch.randn(4096, 4096, dtype=dtype)
         torch.mm(a, b)
-        best = min(_timed(lambda: torch.mm(a, b)) for _ in range(3))
+        best = min(_timed(lambda a=a, b=b: torch.mm(a, b)) for _ in range(3))
         peak = 2 * 4096**3 / best / 1e9
         model = imgtrans.load("vintage", device="cpu", precision=precision, max_memory="8GB")
         x = torch.rand(1, 3, 512, 512)
         model(x)
-        seconds = min(_timed(lambda: model(x)) for _ in range(3))
+        seconds = min(_timed(lambda model=model, x=x: model(x)) for _ in range(3))
         flops = flop_count(model, 512, 512)
         rows.append({"precision": precision, "matmul_peak_gflops": round(peak, 1), "vintage_512_s": round(seconds, 2),
-                     "vintage_gflops": round(flops / seconds / 1e9, 1), "fraction_of_peak": round(flops / seconds / 1e9 / peak, 2),
+                     "vintage_gflops": round(flops / seconds / 1e9, 1),
+                     "fraction_of_peak": round(flops / seconds / 1e9 / peak, 2),
                      "gflop_per_picture": round(flops / 1e9, 1)})
     return rows
 
@@ -144,8 +148,8 @@ def seams(folder: Path, out: Path) -> dict:
             y0, x0 = max(0, top - overlap), max(0, left - overlap)
             y1, x1 = min(h, top + tile + overlap), min(w, left + tile + overlap)
             piece = model(np.ascontiguousarray(photo[y0:y1, x0:x1]))
-            tiled[top : min(h, top + tile), left : min(w, left + tile)] = piece[top - y0 : top - y0 + min(tile, h - top),
-                                                                                left - x0 : left - x0 + min(tile, w - left)]
+            tiled[top : min(h, top + tile), left : min(w, left + tile)] = piece[
+                top - y0 : top - y0 + min(tile, h - top), left - x0 : left - x0 + min(tile, w - left)]
 
     crop = (slice(tile - 96, tile + 96), slice(tile - 96, tile + 96))  # around a tile corner
     panels = [photo[crop], tiled[crop], streamed[crop], whole[crop]]
@@ -155,7 +159,8 @@ def seams(folder: Path, out: Path) -> dict:
         canvas.paste(Image.fromarray(panel).resize((384, 384), Image.NEAREST), (k * 394, 24))
         draw.text((k * 394 + 4, 4), label, fill="black")
     canvas.save(out / "seams.png")
-    return {"tiles_vs_whole_psnr": round(psnr(tiled, whole), 2), "streamed_vs_whole_psnr": round(psnr(streamed, whole), 2),
+    return {"tiles_vs_whole_psnr": round(psnr(tiled, whole), 2),
+            "streamed_vs_whole_psnr": round(psnr(streamed, whole), 2),
             "tiles_max_diff": int(np.abs(tiled.astype(int) - whole.astype(int)).max()),
             "streamed_max_diff": int(np.abs(streamed.astype(int) - whole.astype(int)).max())}
 
@@ -174,7 +179,8 @@ def plot(rows: list[dict], path: Path) -> None:
         draw.rectangle([x0, y0, x0 + pw, y0 + ph], outline="black")
         draw.text((x0, 10), f"{'wall time' if key == 'wall_s' else 'peak RSS'} ({unit}) vs megapixels", fill="black")
         for tick in range(5):
-            draw.text((x0 - 45, y0 + ph - tick * ph / 4 - 5), f"{ymax * tick / 4:.0f}" if ymax > 8 else f"{ymax * tick / 4:.1f}", fill="black")
+            draw.text((x0 - 45, y0 + ph - tick * ph / 4 - 5),
+                      f"{ymax * tick / 4:.0f}" if ymax > 8 else f"{ymax * tick / 4:.1f}", fill="black")
             draw.text((x0 + tick * pw / 4 - 5, y0 + ph + 5), f"{xmax * tick / 4:.0f}", fill="black")
         for c, config in enumerate(configs):
             points = sorted((r["mp"], r[key]) for r in ok if r["config"] == config)

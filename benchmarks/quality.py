@@ -41,7 +41,8 @@ def ensure(data: Path, name: str) -> Path:
 
 
 def evaluate(model: str, dataset: Path, extra: list[str], seed: int) -> dict:
-    command = ["imgtrans", "eval", model, "--data", str(dataset), "--seed", str(seed), "--device", "cpu", "--json", *extra]
+    command = ["imgtrans", "eval", model, "--data", str(dataset), "--seed", str(seed), "--device", "cpu", "--json",
+               *extra]
     print("$ " + " ".join(command), file=sys.stderr)
     done = subprocess.run(command, check=True, capture_output=True, text=True)
     return json.loads(done.stdout)
@@ -53,30 +54,43 @@ def f(value: float, digits: int = 3) -> str:
 
 def tables(results: dict[str, dict]) -> str:
     conditional = {m: r for m, r in results.items() if r["kind"] == "conditional"}
-    out = [] if not conditional else ["| model | classifier real-test acc | samples recognised | real test recognised | ratio (target >= 0.9) "
-           "| diversity gen / real (features) | ratio (target >= 0.8) | pixel diversity ratio | FD gen vs test | FD train vs test (floor) |",
-           "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    out = [] if not conditional else [
+        "| model | classifier real-test acc | samples recognised | real test recognised | ratio (target >= 0.9) "
+        "| diversity gen / real (features) | ratio (target >= 0.8) | pixel diversity ratio | FD gen vs test "
+        "| FD train vs test (floor) |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for model, r in conditional.items():
-        out.append(f"| {model} | {f(r['classifier']['test_accuracy'])} | {f(r['accuracy']['generated'])} | {f(r['accuracy']['real_test'])} "
-                   f"| **{f(r['accuracy']['ratio'])}** | {f(r['diversity']['generated'], 2)} / {f(r['diversity']['real_test'], 2)} "
-                   f"| **{f(r['diversity']['ratio'])}** | {f(r['pixel_diversity']['ratio'])} | {f(r['frechet']['generated_vs_test'], 2)} "
+        out.append(f"| {model} | {f(r['classifier']['test_accuracy'])} | {f(r['accuracy']['generated'])} "
+                   f"| {f(r['accuracy']['real_test'])} "
+                   f"| **{f(r['accuracy']['ratio'])}** "
+                   f"| {f(r['diversity']['generated'], 2)} / {f(r['diversity']['real_test'], 2)} "
+                   f"| **{f(r['diversity']['ratio'])}** | {f(r['pixel_diversity']['ratio'])} "
+                   f"| {f(r['frechet']['generated_vs_test'], 2)} "
                    f"| {f(r['frechet']['train_vs_test'], 2)} |")
     for model, r in conditional.items():
         out += ["", f"{model}, per class ({r['samples_per_class']} samples each):", "",
-                "| label | recognised (gen) | recognised (real) | diversity gen | diversity real |", "| --- | --- | --- | --- | --- |"]
-        out += [f"| {row['label']} | {f(row['accuracy_generated'])} | {f(row['accuracy_real'])} | {f(row['diversity_generated'], 2)} "
+                "| label | recognised (gen) | recognised (real) | diversity gen | diversity real |",
+                "| --- | --- | --- | --- | --- |"]
+        out += [f"| {row['label']} | {f(row['accuracy_generated'])} | {f(row['accuracy_real'])} "
+                f"| {f(row['diversity_generated'], 2)} "
                 f"| {f(row['diversity_real'], 2)} |" for row in r["per_class"]]
     paired = {m: r for m, r in results.items() if r["kind"] == "paired"}
     if paired:
-        out += ["", "| model | test pairs | L1 | PSNR (dB) | SSIM | FD out vs test | FD train vs test (floor) |", "| --- | --- | --- | --- | --- | --- | --- |"]
-        out += [f"| {m} | {r['test_pairs']} | {f(r['l1'], 4)} | {f(r['psnr'], 2)} | {f(r['ssim'], 4)} | {f(r['frechet']['generated_vs_test'], 2)} "
+        out += ["", "| model | test pairs | L1 | PSNR (dB) | SSIM | FD out vs test | FD train vs test (floor) |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+        out += [f"| {m} | {r['test_pairs']} | {f(r['l1'], 4)} | {f(r['psnr'], 2)} | {f(r['ssim'], 4)} "
+                f"| {f(r['frechet']['generated_vs_test'], 2)} "
                 f"| {f(r['frechet']['train_vs_test'], 2)} |" for m, r in paired.items()]
     unpaired = {m: r for m, r in results.items() if r["kind"] == "unpaired"}
     if unpaired:
-        out += ["", "| model | test images | target | translated in target (target >= 0.9) | inputs in target | real target-domain in target "
-                "| content L1 | FD out vs test | FD train vs test (floor) |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
-        out += [f"| {m} | {r['test_images']} | {r['target']} | **{f(r['target_share']['translated'])}** | {f(r['target_share']['inputs'])} "
-                f"| {f(r['target_share']['real_target_domain'])} | {f(r['content_l1'], 4)} | {f(r['frechet']['generated_vs_test'], 2)} "
+        out += ["", "| model | test images | target | translated in target (target >= 0.9) | inputs in target "
+                "| real target-domain in target "
+                "| content L1 | FD out vs test | FD train vs test (floor) |",
+                "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+        out += [f"| {m} | {r['test_images']} | {r['target']} | **{f(r['target_share']['translated'])}** "
+                f"| {f(r['target_share']['inputs'])} "
+                f"| {f(r['target_share']['real_target_domain'])} | {f(r['content_l1'], 4)} "
+                f"| {f(r['frechet']['generated_vs_test'], 2)} "
                 f"| {f(r['frechet']['train_vs_test'], 2)} |" for m, r in unpaired.items()]
     return "\n".join(out)
 
@@ -87,7 +101,8 @@ def run_model(model: str, images: list[np.ndarray], tmp: Path) -> list[np.ndarra
     inputs.mkdir()
     for i, image in enumerate(images):
         Image.fromarray(image).save(inputs / f"{i:03d}.png")
-    subprocess.run(["imgtrans", "run", model, str(inputs), "-o", str(outputs), "--seed", "0", "--device", "cpu", "--quiet"], check=True)
+    subprocess.run(["imgtrans", "run", model, str(inputs), "-o", str(outputs), "--seed", "0", "--device", "cpu",
+                    "--quiet"], check=True)
     return [np.asarray(Image.open(outputs / f"{i:03d}.png").convert("L")) for i in range(len(images))]
 
 

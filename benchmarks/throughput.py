@@ -45,7 +45,8 @@ def main() -> None:
     rates = {}
     for device_name in args.devices.split(","):
         device = torch.device(device_name)
-        translator = imgtrans.load(args.model, device=device_name, precision="fp32", seed=0, max_memory="16GB").translate_arrays
+        translator = imgtrans.load(args.model, device=device_name, precision="fp32", seed=0,
+                                   max_memory="16GB").translate_arrays
         single = translator([pixels])[0]  # also the warm-up
         if reference_output is None:
             reference_output = single
@@ -63,7 +64,8 @@ def main() -> None:
             sync(device)
             rate = batch * args.repeat / (time.perf_counter() - start)
             rates[(device_name, batch)] = rate
-            print(f"  {device_name:6s} batch {batch:2d}: {rate:8.2f} images/s   batched vs single max pixel diff {same}")
+            print(f"  {device_name:6s} batch {batch:2d}: {rate:8.2f} images/s   "
+                  f"batched vs single max pixel diff {same}")
     base = rates[(args.devices.split(",")[0], 1)]
     for (device_name, batch), rate in rates.items():
         print(f"  ratio {device_name} batch {batch} / {args.devices.split(',')[0]} batch 1: {rate / base:.1f}x")

@@ -51,9 +51,11 @@ def train_all(args) -> None:
                     pending.append(["imgtrans", "train", "--resume", str(folder), "--workers", "0"])
                     continue
                 pending.append(["imgtrans", "train", *recipe["common"], *recipe["arms"][FULL_ARM[family]],
-                                "--data", str(args.data), "--name", name(family, precision, seed), "--out", str(args.runs),
+                                "--data", str(args.data), "--name", name(family, precision, seed),
+                                "--out", str(args.runs),
                                 "--epochs", str(EPOCHS[family]), "--epochs-decay", str(EPOCHS[family]),
-                                "--sample-every", "100000", "--save-every", "500", "--device", "cpu", "--seed", str(seed),
+                                "--sample-every", "100000", "--save-every", "500", "--device", "cpu",
+                                "--seed", str(seed),
                                 "--precision", precision, "--workers", "0"])
     threads = max(1, (os.cpu_count() or 1) // args.jobs)
     while pending:
@@ -68,16 +70,20 @@ def value(result: dict, measure: str) -> float:
 
 
 def table(results: dict) -> str:
-    lines = ["| family, direction | measure | fp32 s0 | fp32 s1 | bf16 s0 | bf16 s1 | bf16 - fp32 (means) | seed spread fp32 / bf16 |",
+    lines = ["| family, direction | measure | fp32 s0 | fp32 s1 | bf16 s0 | bf16 s1 | bf16 - fp32 (means) "
+             "| seed spread fp32 / bf16 |",
              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for family in RECIPES:
         for direction in RECIPES[family]["directions"]:
             for measure in MEASURES:
-                figures = {(p, s): value(results[name(family, p, s)][direction], measure) for p in PRECISIONS for s in SEEDS}
+                figures = {(p, s): value(results[name(family, p, s)][direction], measure)
+                           for p in PRECISIONS for s in SEEDS}
                 fp32, bf16 = [figures["fp32", s] for s in SEEDS], [figures["bf16", s] for s in SEEDS]
                 shown = " | ".join(f"{figures[p, s]:.4g}" for p in PRECISIONS for s in SEEDS)
-                lines.append(f"| {family} {direction} | {'FD out vs test' if measure == 'frechet' else measure} | {shown} "
-                             f"| {statistics.mean(bf16) - statistics.mean(fp32):+.3g} | {abs(fp32[0] - fp32[1]):.3g} / {abs(bf16[0] - bf16[1]):.3g} |")
+                lines.append(f"| {family} {direction} "
+                             f"| {'FD out vs test' if measure == 'frechet' else measure} | {shown} "
+                             f"| {statistics.mean(bf16) - statistics.mean(fp32):+.3g} "
+                             f"| {abs(fp32[0] - fp32[1]):.3g} / {abs(bf16[0] - bf16[1]):.3g} |")
     return "\n".join(lines)
 
 
@@ -93,9 +99,11 @@ def plot(runs: Path, path: Path) -> None:
     for ax, (family, loss) in zip(axes, panels):
         for precision, style in zip(PRECISIONS, ("-", "--")):
             for seed, colour in zip(SEEDS, ("tab:blue", "tab:orange")):
-                rows = [json.loads(line) for line in (runs / name(family, precision, seed) / "losses.jsonl").read_text().splitlines()]
+                rows = [json.loads(line)
+                        for line in (runs / name(family, precision, seed) / "losses.jsonl").read_text().splitlines()]
                 values = np.convolve([r[loss] for r in rows], np.ones(50) / 50, mode="valid")
-                ax.plot(np.arange(len(values)) + 50, values, style, color=colour, label=f"{precision} seed {seed}", linewidth=1)
+                ax.plot(np.arange(len(values)) + 50, values, style, color=colour, label=f"{precision} seed {seed}",
+                        linewidth=1)
         ax.set_title(f"{family}: {loss}")
         ax.set_xlabel("step")
     axes[0].legend(fontsize=8)

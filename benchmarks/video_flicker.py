@@ -107,7 +107,8 @@ def moved(frame: np.ndarray, kind: str, margin: int = 0) -> tuple[np.ndarray, tu
     if kind == "zoom":
         cw, ch = w / ZOOM, h / ZOOM
         box = (w / 2 - cw / 2, h / 2 - ch / 2, w / 2 + cw / 2, h / 2 + ch / 2)
-        zoomed = [np.asarray(Image.fromarray(frame[:, :, c].astype(np.float32), "F").resize((w, h), Image.BICUBIC, box=box))
+        zoomed = [np.asarray(Image.fromarray(frame[:, :, c].astype(np.float32), "F")
+                             .resize((w, h), Image.BICUBIC, box=box))
                   for c in range(frame.shape[2])]
         edge = max(4, int(np.ceil(margin * ZOOM)))
         return np.stack(zoomed, axis=2), (slice(edge, h - edge), slice(edge, w - edge))
@@ -143,7 +144,8 @@ def main() -> None:
     parser.add_argument("--skip-flicker", action="store_true", help="only the frames-per-second part")
     parser.add_argument("--clips", default="pan,zoom,ramp+cut")
     parser.add_argument("--margin", type=int, default=88, help="edge distance for the interior warping error")
-    parser.add_argument("--strip", help="PNG or JPEG: four frames of the first clip, input / per-frame / default window")
+    parser.add_argument("--strip",
+                        help="PNG or JPEG: four frames of the first clip, input / per-frame / default window")
     args = parser.parse_args()
     w, h = map(int, args.size.split("x"))
     windows = args.window or [0.25, DEFAULT_WINDOW, 1.0]
@@ -169,7 +171,8 @@ def main() -> None:
                 figures["cuts_detected"] = result.cuts
                 row[f"window {window} s"] = figures
                 if window == DEFAULT_WINDOW:
-                    shots = [0 if not skip or i <= min(skip) else min(skip) + 1 for i in range(len(decoded))]  # first frames
+                    # first frames
+                    shots = [0 if not skip or i <= min(skip) else min(skip) + 1 for i in range(len(decoded))]
                     every = read(write(folder / "every.mp4", every_frame_recorded(model, decoded, window * FPS, shots),
                                        pix_fmt="yuv420p"))
                     row[f"window {window} s, every frame recorded"] = measure(every, per_frame, kind, skip, args.margin)
@@ -183,7 +186,8 @@ def main() -> None:
             model.translate_video(warm_up, folder / "warm-out.mp4", overwrite=True)
             for window in (DEFAULT_WINDOW, None):  # the first pass's cost: shared against per-frame
                 start = time.perf_counter()
-                result = model.translate_video(source, folder / f"speed-{size}-out.mp4", stats_window=window, overwrite=True)
+                result = model.translate_video(source, folder / f"speed-{size}-out.mp4", stats_window=window,
+                                               overwrite=True)
                 speed.append({"size": size, "statistics": f"window {window} s" if window else "per-frame",
                               "frames": result.frames, "fps": round(result.frames / (time.perf_counter() - start), 3),
                               "precision": model.precision})
@@ -208,7 +212,8 @@ def save_strip(path: Path, clips: list[list[np.ndarray]]) -> None:
     """One row per clip, frames 0, 1/3, 2/3 and last side by side."""
     n = len(clips[0])
     picks = [0, n // 3, 2 * n // 3, n - 1]
-    Image.fromarray(np.concatenate([np.concatenate([clip[i] for i in picks], axis=1) for clip in clips])).save(path, quality=90)
+    Image.fromarray(np.concatenate([np.concatenate([clip[i] for i in picks], axis=1) for clip in clips])).save(
+        path, quality=90)
 
 
 def every_frame_recorded(model, frames: list[np.ndarray], sigma: float, shots: list[int]) -> list[np.ndarray]:

@@ -56,11 +56,13 @@ def main() -> None:
             if theirs is not None:
                 x = torch.from_numpy(crop.copy()).permute(2, 0, 1).float() / 255
                 ours = translators["fp32"](x)[None] * 2 - 1
-                print(f"fidelity vs vintagify's own network ({photo_path}, 256x256 crop): max |diff| = {(ours - theirs).abs().max().item():.2e}")
+                print(f"fidelity vs vintagify's own network ({photo_path}, 256x256 crop): "
+                      f"max |diff| = {(ours - theirs).abs().max().item():.2e}")
         a, b = translators["fp32"](pixels), translators["fp16"](pixels)
         value = psnr(a, b)
         worst = min(worst, value)
-        print(f"{photo_path}: {pixels.shape[1]}x{pixels.shape[0]}  PSNR fp16 vs fp32 = {value:.2f} dB  max |diff| = {np.abs(a.astype(int) - b.astype(int)).max()}")
+        print(f"{photo_path}: {pixels.shape[1]}x{pixels.shape[0]}  PSNR fp16 vs fp32 = {value:.2f} dB  "
+              f"max |diff| = {np.abs(a.astype(int) - b.astype(int)).max()}")
     print(f"worst PSNR: {worst:.2f} dB -> store {'float16' if worst >= 40 else 'float32'}")
 
 

@@ -55,14 +55,16 @@ def main() -> None:
         for path in inputs:
             translate_image(str(path), str(folder / "vintagify" / path.name))
         seconds = time.perf_counter() - start
-        report["vintagify translate_image (512x512 crops)"] = {"seconds": round(seconds, 1), "images_per_s": round(20 / seconds, 3),
+        report["vintagify translate_image (512x512 crops)"] = {"seconds": round(seconds, 1),
+                                                               "images_per_s": round(20 / seconds, 3),
                                                                "megapixels_out": round(20 * 0.262, 2)}
 
         start = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "imgtrans", "run", "vintage", *map(str, inputs), "-o", str(folder / "cli"), "-q"],
-                       check=True)
+        subprocess.run([sys.executable, "-m", "imgtrans", "run", "vintage", *map(str, inputs),
+                        "-o", str(folder / "cli"), "-q"], check=True)
         seconds = time.perf_counter() - start
-        report["imgtrans run (full resolution, default settings)"] = {"seconds": round(seconds, 1), "images_per_s": round(20 / seconds, 3),
+        report["imgtrans run (full resolution, default settings)"] = {"seconds": round(seconds, 1),
+                                                                      "images_per_s": round(20 / seconds, 3),
                                                                       "megapixels_out": round(megapixels, 2)}
 
         model = imgtrans.load("vintage")
@@ -78,11 +80,13 @@ def main() -> None:
         for path in inputs:
             with Image.open(path) as image:
                 scale = 542 / min(image.size)
-                resized = image.convert("RGB").resize((round(image.size[0] * scale), round(image.size[1] * scale)), Image.BICUBIC)
+                resized = image.convert("RGB").resize((round(image.size[0] * scale), round(image.size[1] * scale)),
+                                                      Image.BICUBIC)
                 left, top = (resized.size[0] - 512) // 2, (resized.size[1] - 512) // 2
                 model(resized.crop((left, top, left + 512, top + 512)))
         seconds = time.perf_counter() - start
-        report["imgtrans library on vintagify's 512x512 crops"] = {"seconds": round(seconds, 1), "images_per_s": round(20 / seconds, 3),
+        report["imgtrans library on vintagify's 512x512 crops"] = {"seconds": round(seconds, 1),
+                                                                   "images_per_s": round(20 / seconds, 3),
                                                                    "megapixels_out": round(20 * 0.262, 2)}
     print(json.dumps(report, indent=1))
 
