@@ -40,13 +40,16 @@ def init_weights(net: nn.Module, gain: float = 0.02) -> nn.Module:
 
     def init(module: nn.Module) -> None:
         name = type(module).__name__
-        if hasattr(module, "weight") and module.weight is not None and ("Conv" in name or "Linear" in name):
-            nn.init.normal_(module.weight, 0.0, gain)
-            if getattr(module, "bias", None) is not None:
-                nn.init.zeros_(module.bias)
-        elif "BatchNorm2d" in name or ("InstanceNorm2d" in name and module.affine):
-            nn.init.normal_(module.weight, 1.0, gain)
-            nn.init.zeros_(module.bias)
+        # Any module: its parameters, where it has them (nn.Module's attributes type as Tensor | Module).
+        weight, bias = getattr(module, "weight", None), getattr(module, "bias", None)
+        if weight is not None and ("Conv" in name or "Linear" in name):
+            nn.init.normal_(weight, 0.0, gain)
+            if bias is not None:
+                nn.init.zeros_(bias)
+        elif ("BatchNorm2d" in name or "InstanceNorm2d" in name) and weight is not None and bias is not None:
+            # affine norms only: a norm without scale and shift has nothing to initialise
+            nn.init.normal_(weight, 1.0, gain)
+            nn.init.zeros_(bias)
 
     net.apply(init)
     return net

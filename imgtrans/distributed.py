@@ -54,7 +54,7 @@ class Distributed:
 
         ids = [device.index if device.index is not None else 0] if device.type == "cuda" else None
         # torch 2.15 renamed the option (the old name warns); older releases know only the old one.
-        no_forward_sync = ({"forward_sync_buffers": False}
+        no_forward_sync: dict[str, Any] = ({"forward_sync_buffers": False}
                            if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
                            else {"broadcast_buffers": False})
         return {name: DistributedDataParallel(net, device_ids=ids, **no_forward_sync)

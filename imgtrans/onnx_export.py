@@ -95,6 +95,7 @@ def export(model, path: Path, *, opset: int = DEFAULT_OPSET, overwrite: bool = F
             program = torch.onnx.export(wrapped, (example,), input_names=["image"], output_names=["translated"],
                                         dynamic_shapes=({0: n, 2: multiple * h, 3: multiple * w},),
                                         opset_version=opset, dynamo=True, external_data=False, verbose=False)
+            assert program is not None  # None only from the TorchScript exporter (dynamo=False)
             program.save(str(tmp))
     except FileExistsError:
         raise ExportError(f"{path}: exists (use --overwrite)") from None

@@ -56,7 +56,8 @@ def _guard_commands(app: typer.Typer) -> None:
     for command in app.registered_commands:
         command.callback = common.guard(command.callback)
     for group in app.registered_groups:
-        _guard_commands(group.typer_instance)
+        if group.typer_instance is not None:
+            _guard_commands(group.typer_instance)
 
 
 def main() -> None:

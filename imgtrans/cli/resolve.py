@@ -43,9 +43,10 @@ def find_target(app_state: AppState, model: str, *, network: str | None = None) 
         file, report = inspect_checkpoint(registry, path)
         resolved = resolve(registry, file, report, network=network)
         family = resolved.family.name
-        notes = tuple(f"{path.name}: {resolved.family.name}, {resolved.detection.architecture}; assumed "
-                      f"{key}={getattr(resolved.config, key)}: {why}"
-                      for key, why in resolved.detection.assumed.items())
+        detection = resolved.detection  # None only where a family was named: not here
+        if detection is not None:
+            notes = tuple(f"{path.name}: {resolved.family.name}, {detection.architecture}; assumed "
+                          f"{key}={getattr(resolved.config, key)}: {why}" for key, why in detection.assumed.items())
     try:
         name = check_component(path.stem, "file name")
     except UnsafeNameError:

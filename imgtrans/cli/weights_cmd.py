@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -203,7 +203,7 @@ def list_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
 ) -> None:
     """List weights files: shipped ones and those in the cache."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for where, folder in (("shipped", store.shipped_dir()), ("cached", store.cache_dir())):
         if not folder.is_dir():
             continue

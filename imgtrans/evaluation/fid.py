@@ -71,7 +71,7 @@ def resize_clean(pixels: np.ndarray) -> np.ndarray:
     channels = []
     for c in range(3):
         plane = Image.fromarray(pixels[:, :, c].astype(np.float32), mode="F")
-        channels.append(np.asarray(plane.resize((SIDE, SIDE), resample=Image.BICUBIC)).clip(0, 255))
+        channels.append(np.asarray(plane.resize((SIDE, SIDE), resample=Image.Resampling.BICUBIC)).clip(0, 255))
     return np.stack(channels).astype(np.float32)
 
 

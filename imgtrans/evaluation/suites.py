@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -58,7 +59,7 @@ def conditional(generator, classifier: Classifier, root: Path, *, n: int, seed: 
     real_pred, real_feat = classifier.run(test_x)
     _, train_feat = classifier.run(_subset(train_x, classes * n, seed))
     test_y_t = torch.from_numpy(test_y)
-    rows = []
+    rows: list[dict[str, Any]] = []
     for c in range(classes):
         block = slice(c * n, (c + 1) * n)
         mine = (test_y_t == c).nonzero().flatten()
@@ -208,7 +209,7 @@ def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: 
               "resize": fidlib.RESIZES[mode], "image_format": "png", "seeds": seeds,
               "inception_sha256": extractor.weights_sha256, "outputs": str(outputs)}
     if with_kid:
-        kids = [r.kid for r in runs]
+        kids = [r.kid for r in runs if r.kid is not None]  # all of them: each run scored KID
         result.update(kid=float(np.mean(kids)), kid_per_seed=kids,
                       kid_std=float(np.std(kids, ddof=1)) if len(kids) > 1 else None)
     return result

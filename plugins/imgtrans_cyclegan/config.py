@@ -27,7 +27,9 @@ class CycleGANConfig:
 
     @property
     def n_blocks(self) -> int:
-        return int(RESNET.fullmatch(self.netG).group(1))
+        found = RESNET.fullmatch(self.netG)
+        assert found is not None  # __post_init__ checked netG
+        return int(found.group(1))
 
     def __post_init__(self):
         if not isinstance(self.netG, str) or not RESNET.fullmatch(self.netG):

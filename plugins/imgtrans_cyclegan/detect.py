@@ -35,7 +35,7 @@ def detect(checkpoint: Checkpoint, report) -> None:
              else f"model.{FIRST_BLOCK}.conv_block")
     # A Dropout shifts the second conv from index 5 to 6 (where a norm's weight sits otherwise).
     dropout = len(checkpoint.shape(f"{block}.6.weight") or ()) == 4
-    output_nc = checkpoint.shape(f"model.{last}.weight")[0]
+    output_nc = (checkpoint.shape(f"model.{last}.weight") or (0,))[0]  # `last` is a key's: the shape exists
     words = f"ResNet generator, {blocks} residual blocks, ngf {ngf}, {describe_norm(norm, affine)}"
     report(Proposal(
         family="cyclegan",
@@ -59,7 +59,7 @@ def patchgan(checkpoint: Checkpoint, report) -> None:
     n_layers = len(convs) - 2
     if n_layers < 1 or convs != [0] + [2 + 3 * k for k in range(n_layers + 1)]:
         return
-    if checkpoint.shape(f"model.{convs[-1]}.weight")[0] != 1 or any(
+    if (checkpoint.shape(f"model.{convs[-1]}.weight") or (0,))[0] != 1 or any(
             (checkpoint.shape(f"model.{i}.weight") or ())[2:] != (4, 4) for i in convs):
         return
     found = norm_of(checkpoint, f"model.{convs[1]}", f"model.{convs[1] + 1}")

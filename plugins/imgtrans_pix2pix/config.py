@@ -28,7 +28,9 @@ class Pix2PixConfig:
 
     @property
     def num_downs(self) -> int:
-        return SIDES[int(UNET.fullmatch(self.netG).group(1))]
+        found = UNET.fullmatch(self.netG)
+        assert found is not None  # __post_init__ checked netG
+        return SIDES[int(found.group(1))]
 
     def __post_init__(self):
         found = UNET.fullmatch(self.netG) if isinstance(self.netG, str) else None
