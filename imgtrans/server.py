@@ -261,7 +261,7 @@ class Runs:
     def _read_json(self, folder: Path, name: str):
         path = self._file(folder, name)
         try:
-            return json.loads(path.read_text(encoding="utf-8")) if path else None
+            return _finite_json(path.read_text(encoding="utf-8")) if path else None
         except (OSError, ValueError, RecursionError):
             return None  # being written, or damaged: shown as absent
 
@@ -325,12 +325,17 @@ class Runs:
         with open(path, encoding="utf-8", errors="replace") as fh:
             for line in fh:
                 try:
-                    record = json.loads(line)
-                except ValueError:
+                    record = _finite_json(line)
+                except (ValueError, RecursionError):
                     continue  # the line being written by a run in progress
                 if isinstance(record, dict) and isinstance(record.get("step"), int):
                     records.append(record)
         return records
+
+
+def _finite_json(text: str):
+    """JSON with NaN and infinities (a diverged run logs them) read as null: the answer must be valid JSON."""
+    return json.loads(text, parse_constant=lambda constant: None)
 
 
 def _thin(records: list, limit: int) -> list:
@@ -586,13 +591,12 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         if len(data) > config.max_upload:
             raise HTTPError(413, f"upload over the limit of {config.max_upload} bytes")
         name = options.get("model", "")
-        models.check(name)
+        models.check(name, "translate")
         fmt = options.get("format", "png").lower()
         if fmt not in MEDIA_TYPES:
             raise HTTPError(400, f"unknown format {fmt!r} (png, jpg, webp or gif)")
         seed = _integer(options.get("seed"), "seed")
         precision = options.get("precision") or None
-        models.check(name, "translate")
 
         def work(model):
             from imgtrans import imageio

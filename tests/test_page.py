@@ -170,3 +170,26 @@ def test_phone_width_and_keyboard(chromium):
         page.keyboard.press("ArrowRight")
         assert page.is_visible("#view-sample") and page.get_attribute("#tab-sample", "aria-selected") == "true"
     context.close()
+
+
+def test_a_video_through_the_page_with_progress_and_cancel(tiny_cyclegan, page, tmp_path):
+    from test_video import pan, write_clip
+
+    short = write_clip(tmp_path / "short.mp4", pan(n=12), audio=False)
+    long = write_clip(tmp_path / "long.mp4", pan(n=150, size=(96, 80), step=1), audio=False)
+    with Server() as client:
+        page.goto(str(client.base_url))
+        page.select_option("#t-model", tiny_cyclegan)
+        page.set_input_files("#t-file", str(short))
+        page.click("#t-go")
+        expect(page.locator("#t-download")).to_be_visible()
+        assert page.get_attribute("#t-download", "download") == f"short-{tiny_cyclegan}.mp4"
+        assert page.text_content("#t-progress-text") == "done: 12 of 12 frames"
+        assert page.locator("#t-video").evaluate("v => v.src.startsWith('blob:')")
+
+        page.set_input_files("#t-file", str(long))
+        page.click("#t-go")
+        expect(page.locator("#t-progress-text")).to_contain_text("running")
+        page.click("#t-cancel")
+        expect(page.locator("#t-progress-text")).to_have_text("cancelled")
+        assert not page.is_visible("#t-download") and page.text_content("#error") == ""

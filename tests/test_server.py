@@ -238,10 +238,12 @@ def test_runs_are_listed_and_read_with_their_curves_grids_config_and_summary(tmp
 def test_a_long_runs_curve_is_thinned(tmp_path):
     run = tmp_path / "runs" / "long"
     fake_run(run)
-    (run / "losses.jsonl").write_text("".join(json.dumps({"step": i, "G_A": 1.0}) + "\n" for i in range(1, 10_001)))
+    lines = [json.dumps({"step": i, "G_A": 1.0 if i < 10_000 else float("nan")}) for i in range(1, 10_001)]
+    (run / "losses.jsonl").write_text("\n".join(lines) + "\n")  # the last step diverged: NaN
     with Server(runs=tmp_path / "runs") as client:
-        steps = [r["step"] for r in client.get("/v1/runs/long").json()["losses"]]
-    assert len(steps) <= 2001 and steps[0] == 1 and steps[-1] == 10_000 and client is not None
+        losses = client.get("/v1/runs/long").json()["losses"]  # strict JSON: NaN is null
+    steps = [r["step"] for r in losses]
+    assert len(steps) <= 2001 and steps[0] == 1 and steps[-1] == 10_000 and losses[-1]["G_A"] is None
 
 
 # ---- jobs -------------------------------------------------------------------------------------------------------
