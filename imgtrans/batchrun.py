@@ -4,6 +4,7 @@ not kept waiting on Pillow. Each input ends as one `Result`."""
 
 from __future__ import annotations
 
+import tempfile
 import time
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -66,10 +67,13 @@ def translate_files(
     overwrite: bool,
     workers: int = 2,
     describe: Callable[[], dict] | None = None,
+    leftovers: list[Result] | None = None,
 ) -> Iterator[Result]:
     """Yield one Result per job, in input order. Consecutive pictures of the
     same size share a batch (up to `batch_size`). `describe()`, called after
-    each batch, says how it ran (device, precision ...) for its Results."""
+    each batch, says how it ran (device, precision ...) for its Results.
+    When the caller stops early (a signal), pictures not started are dropped,
+    writes under way finish, and their Results go to `leftovers`."""
 
     def decode(job: Job) -> _Decoded:
         start = time.perf_counter()
@@ -91,9 +95,9 @@ def translate_files(
         return Result(str(decoded.job.item.path), str(decoded.job.output), "ok", ms, ran=ran)
 
     pending: deque[Future | Result] = deque()
-    with ThreadPoolExecutor(workers, thread_name_prefix="imgtrans-decode") as decoders, ThreadPoolExecutor(
-        workers, thread_name_prefix="imgtrans-write"
-    ) as writers:
+    decoders = ThreadPoolExecutor(workers, thread_name_prefix="imgtrans-decode")
+    writers = ThreadPoolExecutor(workers, thread_name_prefix="imgtrans-write")
+    try:
         window = max(2 * batch_size, 4)
         queue: deque[Future] = deque(decoders.submit(decode, job) for job in jobs[:window])
         next_job = len(queue)
@@ -105,8 +109,10 @@ def translate_files(
             start = time.perf_counter()
             try:
                 outputs = translate([d.picture.pixels for d in batch])
-            except (RuntimeError, MemoryError, ImgtransError) as exc:  # for example out of memory
+            except (RuntimeError, MemoryError, ImgtransError, OSError) as exc:  # out of memory, a full temp folder
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                if isinstance(exc, OSError):  # a large picture streams through files in the temporary folder
+                    reason = f"cannot write to the temporary folder {tempfile.gettempdir()}: {exc.strerror or exc}"
                 for d in batch:
                     pending.append(Result(str(d.job.item.path), None, "error", d.ms, f"translation failed ({reason})"))
                 batch.clear()
@@ -136,3 +142,9 @@ def translate_files(
         while pending:
             head = pending.popleft()
             yield head if isinstance(head, Result) else head.result()
+    finally:
+        decoders.shutdown(wait=True, cancel_futures=True)
+        writers.shutdown(wait=True, cancel_futures=True)
+        if leftovers is not None:
+            leftovers += [item if isinstance(item, Result) else item.result() for item in pending
+                          if isinstance(item, Result) or not item.cancelled()]

@@ -39,6 +39,7 @@ class Picture:
 # Larger input files are refused before reading: a compressed picture under
 # the pixel limit is far smaller (a sparse 64 GiB file is not read at all).
 MAX_FILE_BYTES = 2 << 30
+_CHUNK = 1 << 20
 
 
 def read_file(path, *, limit: int = MAX_FILE_BYTES) -> bytes:
@@ -51,20 +52,29 @@ def read_file(path, *, limit: int = MAX_FILE_BYTES) -> bytes:
         if size > limit:
             raise ImageError(f"file too large ({size} bytes; the limit is {limit})")
         with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+            return _read_capped(fh, limit, "file", expected=size)
     except OSError as exc:
         raise ImageError(f"cannot read ({exc.strerror or exc})") from None
-    if len(data) > limit:
-        raise ImageError(f"file too large (over {limit} bytes)")
-    return data
 
 
 def read_stream(stream, *, limit: int = MAX_FILE_BYTES) -> bytes:
     """At most `limit` bytes from a stream (stdin), refusing more."""
-    data = stream.read(limit + 1)
-    if len(data) > limit:
-        raise ImageError(f"input too large (over {limit} bytes)")
-    return data
+    return _read_capped(stream, limit, "input")
+
+
+def _read_capped(stream, limit: int, what: str, expected: int = 0) -> bytes:
+    """The stream's bytes up to `limit`. Never `read(limit)`: that reserves the
+    whole limit (2 GiB) up front, a MemoryError under `ulimit -v` for a
+    tiny picture. A regular file is read in one call of its own size."""
+    parts, total = [], 0
+    want = min(expected, limit) + 1 if expected else _CHUNK
+    while chunk := stream.read(min(want, limit + 1 - total)):
+        parts.append(chunk)
+        total += len(chunk)
+        if total > limit:
+            raise ImageError(f"{what} too large (over {limit} bytes)")
+        want = _CHUNK
+    return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
 # Pillow's limit (about 89 MP), the default for `max_pixels`.
@@ -101,6 +111,8 @@ def _decode(data: bytes, channels: int, limit: int) -> Picture:
                 f"image too large ({width}x{height} = {width * height} pixels, over the limit of {limit}; "
                 f"--max-pixels raises it)"
             )
+        if image.format == "JPEG":
+            _check_jpeg_length(data, width, height)
         image.load()
     except ImageError:
         raise
@@ -115,6 +127,42 @@ def _decode(data: bytes, channels: int, limit: int) -> Picture:
     except Exception:  # a malformed EXIF block should not lose the picture
         pass
     return from_pil(image, channels=channels)
+
+
+# Start-of-frame markers of Huffman-coded JPEGs (baseline, extended, progressive,
+# lossless, hierarchical); arithmetic coding (0xC9-0xCB, 0xCD-0xCF) has no useful floor.
+_HUFFMAN_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7}
+
+
+def _check_jpeg_length(data: bytes, width: int, height: int) -> None:
+    """Refuse a JPEG too short for the size its header declares. libjpeg
+    decodes one whose data ends early at an end-of-image marker without an
+    error, as grey (a 1 KB file declaring 9000x9000 became 81 MP to translate).
+    Huffman coding spends at least one bit per 8x8 block of the first
+    component (a progressive file's DC scan), so fewer bytes than that cannot
+    hold the picture."""
+    if _jpeg_frame_marker(data) not in _HUFFMAN_SOF:
+        return
+    floor = -(-width // 8) * -(-height // 8) // 8
+    if len(data) < floor:
+        raise ImageError(f"truncated JPEG: {len(data)} bytes cannot hold the {width}x{height} pixels its header "
+                         f"declares (at least {floor} bytes)")
+
+
+def _jpeg_frame_marker(data: bytes) -> int | None:
+    """The start-of-frame marker (0xC0-0xCF) of a JPEG stream, from its segments."""
+    at = 2
+    while at + 4 <= len(data) and data[at] == 0xFF:
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return marker
+        if marker == 0xDA:  # scan data before any frame header
+            return None
+        at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return None
 
 
 def from_pil(image: Image.Image, *, channels: int = 3) -> Picture:

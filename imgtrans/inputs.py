@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from imgtrans.names import inside
+from imgtrans.names import UnsafeNameError, inside
 
 OUTPUT_FORMATS = ("png", "jpg", "webp", "gif")
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
@@ -56,32 +56,19 @@ def _folder_files(folder: Path, recursive: bool) -> list[InputFile]:
 
 
 def collect(arguments: list[str], *, recursive: bool = False) -> tuple[list[InputFile], list[Problem]]:
-    """Expand files, folders and (quoted) globs; report what matched nothing."""
+    """Expand files, folders and (quoted) globs; report what matched nothing.
+    An argument that cannot even be looked at (a path over the system's
+    length limit: ENAMETOOLONG) is a problem of its own; the others go on."""
     found: list[InputFile] = []
     problems: list[Problem] = []
     for argument in arguments:
-        path = Path(argument)
-        if path.is_dir():
-            files = _folder_files(path, recursive)
-            if not files:
-                problems.append(Problem(argument, "folder has no image files" + ("" if recursive else " (try --recursive)")))
-            found += files
-        elif path.is_file():
-            found.append(InputFile(path, Path(path.name)))
-        elif path.exists() or path.is_symlink():  # a FIFO, device, socket, dangling or looping link
-            found.append(InputFile(path, Path(path.name)))  # refused with its reason when read
-        elif glob.has_magic(argument):
-            matches = sorted(glob.glob(argument, recursive=recursive))
-            if not matches:
-                problems.append(Problem(argument, "no files match this pattern"))
-            for match in matches:
-                match_path = Path(match)
-                if match_path.is_dir():
-                    found += _folder_files(match_path, recursive)
-                else:
-                    found.append(InputFile(match_path, Path(match_path.name)))
-        else:
-            problems.append(Problem(argument, "no such file or directory"))
+        try:
+            files, problem = _expand(argument, recursive)
+        except OSError as exc:
+            files, problem = [], Problem(argument, f"cannot read ({exc.strerror or exc})")
+        found += files
+        if problem is not None:
+            problems.append(problem)
     unique, seen = [], set()
     for item in found:
         key = _real(item.path)
@@ -89,6 +76,31 @@ def collect(arguments: list[str], *, recursive: bool = False) -> tuple[list[Inpu
             seen.add(key)
             unique.append(item)
     return unique, problems
+
+
+def _expand(argument: str, recursive: bool) -> tuple[list[InputFile], Problem | None]:
+    path = Path(argument)
+    if not glob.has_magic(argument):
+        try:
+            os.lstat(path)  # OSError for what cannot be looked at, e.g. a path over the length limit
+        except (FileNotFoundError, NotADirectoryError):
+            return [], Problem(argument, "no such file or directory")
+    if path.is_dir():
+        files = _folder_files(path, recursive)
+        if not files:
+            return [], Problem(argument, "folder has no image files" + ("" if recursive else " (try --recursive)"))
+        return files, None
+    if path.is_file() or path.exists() or path.is_symlink():  # a FIFO, device, socket, dangling or looping link
+        return [InputFile(path, Path(path.name))], None  # one that is not a file is refused with its reason when read
+    if glob.has_magic(argument):
+        matches = sorted(glob.glob(argument, recursive=recursive))
+        if not matches:
+            return [], Problem(argument, "no files match this pattern")
+        files = []
+        for match in map(Path, matches):
+            files += _folder_files(match, recursive) if match.is_dir() else [InputFile(match, Path(match.name))]
+        return files, None
+    return [], Problem(argument, "no such file or directory")
 
 
 def _real(path: Path) -> Path:
@@ -143,13 +155,22 @@ def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, e
     claimed: dict[Path, Path] = {}
     for item in items:
         video = is_video(item.path)
-        target = output_path(item, out_dir, suffix=suffix, ext=output_extension(item.path, video_ext) if video else ext)
-        key = _real(target)
+        try:  # refused for this input alone: an output that is a link out of the folder, a name over the limits
+            target = output_path(item, out_dir, suffix=suffix,
+                                 ext=output_extension(item.path, video_ext) if video else ext)
+            key, exists = _real(target), target.exists()
+        except UnsafeNameError as exc:
+            results.append(Result(str(item.path), None, "error", 0.0, str(exc)))
+            continue
+        except OSError as exc:
+            reason = f"cannot write its output ({exc.strerror or exc})"
+            results.append(Result(str(item.path), None, "error", 0.0, reason))
+            continue
         if key == _real(item.path):
             results.append(Result(str(item.path), None, "error", 0.0, "output would overwrite the input (use -o or --suffix)"))
         elif key in claimed:
             results.append(Result(str(item.path), None, "error", 0.0, f"same output name as {claimed[key]} (use --suffix)"))
-        elif target.exists() and not overwrite:
+        elif exists and not overwrite:
             claimed[key] = item.path
             results.append(Result(str(item.path), str(target), "skipped", 0.0, "output exists (use --overwrite)"))
         else:

@@ -168,6 +168,7 @@ class TranslationModel(_Model):
         one size), as `translate_frames` takes them: average several frames'
         to share statistics across them. Empty dicts for a model whose
         normalisation does not depend on the picture (eval mode)."""
+        frames = _check_frames(frames)
         records: list[FrameStatistics] = [{} for _ in frames]
         self._run_frames(frames, record=records)
         return records
@@ -181,8 +182,12 @@ class TranslationModel(_Model):
         each frame normalised on its own. The whole clip uses one dropout
         seed (the model's, else 0), so pix2pix's noise stays put.
         """
-        if statistics is not None and len(statistics) != len(frames):
-            raise OptionError(f"statistics for {len(statistics)} frames given with {len(frames)} frames")
+        frames = _check_frames(frames)
+        if statistics is not None:
+            if not isinstance(statistics, (list, tuple)) or not all(isinstance(s, dict) for s in statistics):
+                raise OptionError("statistics must be a list of dicts, one per frame (from frame_statistics), or None")
+            if len(statistics) != len(frames):
+                raise OptionError(f"statistics for {len(statistics)} frames given with {len(frames)} frames")
         return self._run_frames(frames, impose=statistics)
 
     def _run_frames(self, frames: list[np.ndarray], **video) -> list[np.ndarray]:
@@ -206,13 +211,9 @@ class TranslationModel(_Model):
         on its own (the reference's way). Videos whose frames have more than
         `max_pixels` (default: about 89 million, as for pictures) are refused.
         Returns a `VideoResult`."""
-        from pathlib import Path
-
         from imgtrans.video import translate_video
 
-        if stats_window is not None and not stats_window > 0:
-            raise OptionError("stats_window must be a positive number of seconds (or None: per-frame statistics)")
-        return translate_video(self, Path(source), Path(destination), ext=ext, crf=crf, stats_window=stats_window,
+        return translate_video(self, source, destination, ext=ext, crf=crf, stats_window=stats_window,
                                batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels)
 
     def translate(self, images: Iterable[Any], *, batch_size: int = 1) -> Iterator[Any]:
@@ -245,6 +246,23 @@ class TranslationModel(_Model):
                 yield from flush()
             pending.append((image, pixels, extra))
         yield from flush()
+
+
+def _check_frames(frames: Any) -> list[np.ndarray]:
+    """Video frames as `translate_frames` takes them: a non-empty list of numpy
+    arrays of one size (a single array would be taken row by row)."""
+    if isinstance(frames, np.ndarray) or not isinstance(frames, (list, tuple)):
+        raise ImageError(f"frames must be a list of H x W x C uint8 arrays, not a {type(frames).__name__}"
+                         + (" (wrap one frame in a list)" if isinstance(frames, np.ndarray) else ""))
+    if not frames:
+        raise ImageError("no frames given (an empty list)")
+    for index, frame in enumerate(frames):
+        if not isinstance(frame, np.ndarray):
+            raise ImageError(f"frame {index} is a {type(frame).__name__}, not a numpy uint8 array")
+        if frame.shape[:2] != frames[0].shape[:2] or frame.ndim != frames[0].ndim:
+            raise ImageError(f"frame {index} is {frame.shape}, frame 0 {frames[0].shape}: one call takes frames of "
+                             "one size")
+    return list(frames)
 
 
 def _restore(original: Any, out: np.ndarray, extra) -> Any:

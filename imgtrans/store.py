@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from imgtrans.errors import ImgtransError
+
 HOME_ENV = "IMGTRANS_HOME"
 SUFFIX = ".safetensors"
 # Files `imgtrans run FILE` and `imgtrans.load(FILE)` take directly: imgtrans
@@ -12,12 +14,21 @@ SUFFIX = ".safetensors"
 CHECKPOINT_SUFFIXES = (SUFFIX, ".pth", ".pt", ".ckpt", ".bin")
 
 
+class StoreError(ImgtransError):
+    """The cache folder cannot be found or written."""
+
+
 def home() -> Path:
     """The user's imgtrans folder: $IMGTRANS_HOME, else the XDG cache dir."""
     if os.environ.get(HOME_ENV):
         return Path(os.environ[HOME_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(xdg).expanduser() / "imgtrans"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "imgtrans"
+    try:
+        return Path.home() / ".cache" / "imgtrans"
+    except (RuntimeError, KeyError):  # HOME unset and the user has no entry in the password database
+        raise StoreError(f"no folder for imgtrans's cache: HOME is not set and this user has no home folder; "
+                         f"set {HOME_ENV} (or HOME)") from None
 
 
 def cache_dir() -> Path:
@@ -42,7 +53,11 @@ def shipped_dir() -> Path:
 
 
 def cached_files() -> list[Path]:
-    folder = cache_dir()
+    """The cached weights files; none where there is no cache folder (shipped models still work)."""
+    try:
+        folder = cache_dir()
+    except StoreError:
+        return []
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.suffix == SUFFIX and not p.name.startswith("."))

@@ -14,6 +14,7 @@ under the final name.
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -24,7 +25,7 @@ from typing import Callable
 
 import numpy as np
 
-from imgtrans.errors import INPUT_ERROR, ImgtransError
+from imgtrans.errors import INPUT_ERROR, ImgtransError, OptionError
 from imgtrans.files import atomic_target
 from imgtrans.imageio import DEFAULT_MAX_PIXELS
 from imgtrans.inputs import NOT_REGULAR, VIDEO_EXTENSIONS, regular_file_size
@@ -124,6 +125,8 @@ def translate_video(model, source: Path, destination: Path, *, ext: str | None =
     (None: per-frame statistics). Frames over `max_pixels` (default: the
     pictures' decompression-bomb limit) are refused once the file is open:
     a few kilobytes per frame can declare frames of hundreds of megabytes each."""
+    source, destination = _check_arguments(source, destination, ext=ext, crf=crf, stats_window=stats_window,
+                                           batch_size=batch_size, max_pixels=max_pixels)
     av = _av()
     start = time.perf_counter()
     fmt = CONTAINERS[output_extension(source, ext)]
@@ -137,6 +140,34 @@ def translate_video(model, source: Path, destination: Path, *, ext: str | None =
         raise VideoError(f"cannot write {destination} ({exc.strerror or exc})") from None
     result.seconds = time.perf_counter() - start
     return result
+
+
+MAX_BATCH = 1024  # frames in one batch; more only holds memory
+
+
+def _check_arguments(source, destination, *, ext, crf, stats_window, batch_size, max_pixels) -> tuple[Path, Path]:
+    """A library caller's arguments, each refused with what is expected
+    (they ended in KeyError, TypeError or a comparison deep inside)."""
+    paths = []
+    for what, value in (("source", source), ("destination", destination)):
+        if not isinstance(value, (str, os.PathLike)) or not str(value):
+            raise OptionError(f"{what} must be a file path, not {type(value).__name__} {value!r:.40}")
+        paths.append(Path(value))
+    formats = ", ".join(sorted(CONTAINERS))
+    if ext is not None and (not isinstance(ext, str) or ext.lower() not in CONTAINERS):
+        raise OptionError(f"ext must be one of {formats} (or None: the source's), not {ext!r:.40}")
+    if ext is None and paths[0].suffix.lower().lstrip(".") not in CONTAINERS:
+        raise OptionError(f"{paths[0].name}: not a video file name ({formats}); pass ext= for the output's format")
+    for what, value, low, high in (("crf", crf, 0, 51), ("batch_size", batch_size, 1, MAX_BATCH)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise OptionError(f"{what} must be a whole number from {low} to {high}, not {value!r:.40}")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or not isinstance(max_pixels, int) or max_pixels < 1):
+        raise OptionError(f"max_pixels must be a positive whole number (or None), not {max_pixels!r:.40}")
+    if stats_window is not None and (isinstance(stats_window, bool) or not isinstance(stats_window, (int, float))
+                                     or not 0 < stats_window < float("inf")):
+        raise OptionError("stats_window must be a positive number of seconds (or None: per-frame statistics), "
+                          f"not {stats_window!r:.40}")
+    return paths[0], paths[1]
 
 
 def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_window, batch_size, max_pixels,

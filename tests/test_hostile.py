@@ -2,10 +2,16 @@
 tracebacks, no hangs, and the rest of a batch still finishes."""
 
 import http.server
+import io
 import json
 import os
+import resource
+import signal
 import struct
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -292,9 +298,6 @@ def test_library_refuses_empty_and_non_finite_pictures(tiny_cyclegan):
 
 
 def test_ext_empty_and_stdout_full(cli, tiny_cyclegan, tmp_path):
-    import subprocess
-    import sys
-
     random_image(tmp_path / "a.png", size=(20, 16))
     result = cli("run", tiny_cyclegan, tmp_path / "a.png", "--ext", "")
     assert result.exit_code == 2 and "--ext is empty" in result.stderr
@@ -312,3 +315,309 @@ def test_import_into_an_unwritable_place_is_one_line(cli, tmp_path):
     result = cli("weights", "import", tmp_path / "g.pth", "--name", "q", "-o", "/proc/imgtrans-nope/q.safetensors")
     assert result.exit_code == 2 and "cannot write /proc/imgtrans-nope/q.safetensors" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+# -- round 2: leftovers, resource limits, signals, two at once, streams ------------
+
+
+def imgtrans_process(*args, **popen) -> subprocess.Popen:
+    """`python -m imgtrans ARGS` as a real process (in the test's folder and home)."""
+    popen.setdefault("stdout", subprocess.PIPE)
+    popen.setdefault("stderr", subprocess.PIPE)
+    return subprocess.Popen([sys.executable, "-m", "imgtrans", *map(str, args)], text=True, **popen)
+
+
+def finished(process: subprocess.Popen, timeout: float = 120) -> tuple[int, str, str]:
+    out, err = process.communicate(timeout=timeout)
+    return process.returncode, out, err
+
+
+def errors_of(stderr: str) -> list[str]:
+    assert "Traceback" not in stderr, stderr
+    return [line for line in stderr.splitlines() if "error:" in line]
+
+
+def test_long_paths_and_an_output_linked_outside_fail_alone(cli, tmp_path, tiny_cyclegan):
+    """A path over the system's limit (ENAMETOOLONG) was a traceback that
+    stopped the batch; an output name that is a dangling link out of -o
+    stopped it with a usage error."""
+    too_long = "/".join(["d" * 200] * 25) + "/x.png"
+    random_image(tmp_path / "a.png")
+    random_image(tmp_path / "b.png")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "a.png").symlink_to(tmp_path / "elsewhere" / "evil.png")
+    result = cli("run", tiny_cyclegan, too_long, "d" * 300 + ".png", "a.png", "b.png", "-o", "out", "--json")
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    rows = {r["input"][-10:]: r for r in map(json.loads, result.stdout.splitlines())}
+    assert "File name too long" in rows[too_long[-10:]]["error"]
+    assert "File name too long" in rows["d" * 6 + ".png"]["error"]
+    assert "would be outside" in rows["a.png"]["error"] and rows["b.png"]["status"] == "ok"
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("progressive", [False, True])
+def test_a_short_jpeg_declaring_a_huge_picture_is_refused_as_truncated(progressive):
+    """libjpeg decodes a JPEG that ends early at an end-of-image marker as
+    grey: 780 bytes declaring 9000x9000 became 81 MP to translate."""
+    from imgtrans import imageio
+
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)).save(
+        buffer, "JPEG", progressive=progressive)
+    data = bytearray(buffer.getvalue())
+    frame = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    data[frame + 5 : frame + 9] = struct.pack(">HH", 9000, 9000)
+    with pytest.raises(imageio.ImageError, match="truncated JPEG: .* bytes cannot hold the 9000x9000 pixels"):
+        imageio.decode(bytes(data))
+    flat = io.BytesIO()  # the most compressible real picture still passes: a flat one at the lowest quality
+    Image.new("L", (2400, 1800), 128).save(flat, "JPEG", quality=1, progressive=progressive)
+    assert imageio.decode(flat.getvalue()).size == (2400, 1800)
+
+
+def address_space_limit(extra: int):
+    """A child's preexec_fn: the address space of a process that has imported
+    torch and imgtrans's pipeline, plus `extra` bytes."""
+    probe = subprocess.run([sys.executable, "-c", "import torch, imgtrans.pipeline, imgtrans.cli\n"
+                            "print(open('/proc/self/status').read())"], capture_output=True, text=True, check=True)
+    vm_kb = next(int(line.split()[1]) for line in probe.stdout.splitlines() if line.startswith("VmPeak"))
+    limit = vm_kb * 1024 + extra
+    return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def test_tiny_pictures_translate_under_an_address_space_limit(tmp_path, tiny_cyclegan):
+    """Every file read reserved 2 GiB (`read(limit + 1)`): a MemoryError
+    traceback under `ulimit -v` on a 1 KB picture."""
+    random_image(tmp_path / "a.png")
+    random_image(tmp_path / "b.png", size=(8, 8))
+    limit = address_space_limit(1 << 30)
+    code, _, err = finished(imgtrans_process("run", tiny_cyclegan, "a.png", "b.png", "-o", "out", preexec_fn=limit))
+    assert code == 0 and not errors_of(err), err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    with open(tmp_path / "a.png", "rb") as picture:
+        piped = imgtrans_process("run", tiny_cyclegan, "-", stdin=picture, stdout=subprocess.DEVNULL,
+                                 preexec_fn=limit)
+        code, _, err = finished(piped)
+    assert code == 0 and not errors_of(err), err
+
+
+def test_a_full_temporary_folder_fails_only_the_streamed_picture(tmp_path, tiny_cyclegan):
+    """A large picture streams through files in the temporary folder; when
+    they cannot be written (a full disk: here a file-size limit, EFBIG), an
+    OSError traceback ended the batch."""
+    random_image(tmp_path / "a.png")
+    random_image(tmp_path / "large.png", size=(800, 600))
+    random_image(tmp_path / "z.png")
+    (tmp_path / "tmp").mkdir()
+    limit = 1 << 20
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    env = dict(os.environ, TMPDIR=str(tmp_path / "tmp"))
+    process = imgtrans_process("run", tiny_cyclegan, "a.png", "large.png", "z.png", "-o", "out", "--max-memory",
+                               "16MB", env=env, preexec_fn=small_files)
+    code, _, err = finished(process)
+    [error] = errors_of(err)
+    assert code == 1 and "large.png: translation failed (cannot write to the temporary folder" in error
+    assert "File too large" in error and str(tmp_path / "tmp") in error
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "z.png"]
+    assert not list((tmp_path / "tmp").iterdir())
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_stops_a_batch_cleanly_and_the_same_command_finishes_it(tmp_path, tiny_cyclegan, signum):
+    """SIGTERM killed the process where it stood (temporary files left);
+    Ctrl-C gave a KeyboardInterrupt traceback."""
+    names = ["a.png", "large.png", "b.png", "c.png"]
+    for i, name in enumerate(names):
+        random_image(tmp_path / name, size=(900, 700) if name == "large.png" else (40, 30), seed=i)
+    command = ("run", tiny_cyclegan, *names, "-o", "out", "--json")
+    process = imgtrans_process(*command)
+    first = json.loads(process.stdout.readline())  # a.png is written: large.png is under way
+    process.send_signal(signum)
+    code, out, err = finished(process, timeout=30)
+    assert first["status"] == "ok" and code == 128 + signum
+    [line] = errors_of(err)
+    assert f"interrupted by {signal.Signals(signum).name}:" in line and "not done" in line
+    assert "the same command again does the rest" in line
+    left = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert not [n for n in left if n.startswith(".")] and len(left) < len(names)
+    for name in left:
+        with Image.open(tmp_path / "out" / name) as written:
+            written.load()  # complete, never half-written
+    code, out, err = finished(imgtrans_process(*command))
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == sorted(names)
+    statuses = {Path(row["input"]).name: row["status"] for row in map(json.loads, out.splitlines())}
+    assert sorted(name for name, status in statuses.items() if status == "skipped") == left
+
+
+def test_a_signal_while_waiting_for_stdin_is_one_line(tmp_path, tiny_cyclegan):
+    process = imgtrans_process("run", tiny_cyclegan, "-", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    process.stdin.write("\x89PNG")  # the start of a picture; the rest never comes
+    process.stdin.flush()
+    deadline = time.monotonic() + 60
+    while not reading_stdin(process.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    code, _, err = finished(process, timeout=30)
+    assert code == 143 and errors_of(err) == ["imgtrans: error: interrupted by SIGTERM: nothing translated; "
+                                                "the same command starts again"]
+
+
+def reading_stdin(pid: int) -> bool:
+    """Whether the process's main thread is blocked reading its stdin pipe
+    (the model loaded: stdin is read last)."""
+    try:
+        wchan = Path(f"/proc/{pid}/wchan").read_text()
+        call = Path(f"/proc/{pid}/syscall").read_text().split()
+    except OSError:
+        return False
+    read = {"x86_64": "0", "aarch64": "63"}.get(os.uname().machine)
+    return "pipe" in wchan or (call[:2] == [read, "0x0"])
+
+
+def test_two_processes_writing_one_output(tmp_path, tiny_cyclegan):
+    """Without --overwrite one wins and the other says the output exists; with
+    it both finish with the same bytes. Never a half-written file."""
+    random_image(tmp_path / "a.png", size=(300, 200))
+    for extra in ((), ("--overwrite",)):
+        processes = [imgtrans_process("run", tiny_cyclegan, "a.png", "-o", "out", "--json", "--seed", "1", *extra)
+                     for _ in range(2)]
+        outcomes = [finished(p) for p in processes]
+        statuses = sorted(json.loads(out)["status"] for _, out, _ in outcomes)
+        assert all(code == 0 for code, _, _ in outcomes), outcomes
+        assert statuses in (["ok", "ok"], ["ok", "skipped"]) if not extra else statuses == ["ok", "ok"]
+        assert [p.name for p in (tmp_path / "out").iterdir()] == ["a.png"]
+        with Image.open(tmp_path / "out" / "a.png") as written:
+            assert written.size == (300, 200)
+            written.load()
+
+
+def test_two_processes_importing_one_cache_entry(tmp_path):
+    from conftest import make_checkpoint
+
+    make_checkpoint(tmp_path / "g.pth", "cyclegan", netG="resnet_6blocks", ngf=4)
+    command = ("weights", "import", "g.pth", "--name", "same", "--plugin", "cyclegan", "--netG", "resnet_6blocks",
+               "--ngf", "4", "--force")
+    outcomes = [finished(p) for p in [imgtrans_process(*command) for _ in range(3)]]
+    assert all(code == 0 for code, _, _ in outcomes), outcomes
+    assert [p.name for p in store.cache_dir().iterdir()] == ["same.safetensors"]
+    assert weights.load_tensors(store.cached_path("same"))
+
+
+def test_first_calls_of_separately_loaded_models_on_threads(tiny_cyclegan):
+    """fx traces by patching nn.Module.__call__ for the whole process: another
+    model's call meanwhile failed with "NameError: module is not installed as
+    a submodule" (two loaded models are promised to share nothing)."""
+    import imgtrans
+    from imgtrans.hub import default_registry
+
+    registry = default_registry()
+    models = [imgtrans.load(tiny_cyclegan, device="cpu", registry=registry) for _ in range(24)]
+    picture = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    expected = models[0](picture)
+    failures, results = [], []
+    start = threading.Barrier(4)
+
+    def first_calls(mine):
+        start.wait()
+        for model in mine:
+            try:
+                results.append(model(picture))
+            except Exception as exc:  # what the test looks for
+                failures.append(repr(exc))
+
+    threads = [threading.Thread(target=first_calls, args=(models[1 + i :: 4],)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == [] and len(results) == 23
+    assert all(np.array_equal(r, expected) for r in results)
+
+
+def test_a_download_into_an_unwritable_cache_is_one_line(tmp_path):
+    random_image(tmp_path / "a.png")
+    env = dict(os.environ, IMGTRANS_HOME="/proc/imgtrans-nope", IMGTRANS_MIRROR="http://127.0.0.1:9")
+    code, _, err = finished(imgtrans_process("run", "horse2zebra", "a.png", "-o", "out", env=env))
+    [line] = errors_of(err)
+    assert code == 2 and "cannot write into /proc/imgtrans-nope/weights (No such file or directory)" in line
+
+
+def test_no_home_folder_is_one_line_and_shipped_models_still_run(tmp_path):
+    random_image(tmp_path / "a.png")
+    try:  # an account with no entry in the password database: root switches to one, if it can run Python
+        subprocess.run([sys.executable, "-c", ""], user=54321, group=54321, extra_groups=[], check=True)
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("needs root, and a Python that another account can run")
+    env = {k: v for k, v in os.environ.items() if k not in ("HOME", "IMGTRANS_HOME", "XDG_CACHE_HOME")}
+    tmp_path.chmod(0o777)
+    for command, status in ((("models",), 2), (("run", "vintage", "a.png", "-o", "out"), 0)):
+        process = imgtrans_process(*command, env=env, user=54321, group=54321, extra_groups=[])
+        code, _, err = finished(process)
+        assert code == status and "Traceback" not in err, err
+        if status:
+            assert "HOME is not set and this user has no home folder; set IMGTRANS_HOME" in err
+
+
+def test_closed_and_broken_standard_streams(tmp_path, tiny_cyclegan):
+    """A closed stdin or stdout, or a reader that goes away, were tracebacks."""
+    random_image(tmp_path / "a.png", size=(400, 300))
+    close_stdin = imgtrans_process("run", tiny_cyclegan, "-", stdin=subprocess.DEVNULL, preexec_fn=lambda: os.close(0))
+    code, _, err = finished(close_stdin)
+    assert code == 1 and errors_of(err) == ["imgtrans: error: <stdin>: standard input is closed (give a picture on it, "
+                                            "or name files)"]
+    close_stdout = imgtrans_process("run", tiny_cyclegan, "a.png", "-o", "out", "--json",
+                                    preexec_fn=lambda: os.close(1))
+    code, _, err = finished(close_stdout)
+    assert code == 1 and errors_of(err) == ["imgtrans: error: cannot write to standard output (it is closed)"]
+    for command in (("run", tiny_cyclegan, "-"), ("models", "--json")):
+        with open(tmp_path / "a.png", "rb") as picture:
+            process = imgtrans_process(*command, stdin=picture, stdout=subprocess.PIPE)
+            process.stdout.buffer.read(10) if "-" in command else process.stdout.readline()
+            process.stdout.close()  # the reader goes away: `| head -c 10`, `| head -1`
+            code = process.wait(timeout=120)
+            err = process.stderr.read()
+        assert code == 141 and not errors_of(err), (command, err)
+
+
+def test_a_deleted_working_directory_is_named(tmp_path, tiny_cyclegan):
+    """torch's MKL died with "Cannot load libtorch_cpu.so", which did not say why."""
+    random_image(tmp_path / "a.png")
+    gone = tmp_path / "gone"
+    gone.mkdir()
+
+    def enter_and_delete():
+        os.chdir(gone)
+        os.rmdir(gone)
+
+    process = imgtrans_process("run", tiny_cyclegan, tmp_path / "a.png", "-o", tmp_path / "out",
+                               preexec_fn=enter_and_delete)
+    code, _, err = finished(process)
+    assert code == 2 and errors_of(err) == ["imgtrans: error: the current folder no longer exists (deleted or moved): "
+                                            "libraries such as torch cannot load from it; cd into an existing folder"]
+
+
+@pytest.mark.parametrize("call, reason", [
+    (lambda m, f: m.translate_frames(f), "frames must be a list"),
+    (lambda m, f: m.translate_frames([]), "no frames given"),
+    (lambda m, f: m.translate_frames([f, f[:8]]), "one call takes frames of one size"),
+    (lambda m, f: m.translate_frames([f], statistics=5), "statistics must be a list of dicts"),
+    (lambda m, f: m.translate_frames([f], statistics=[{}, {}]), "statistics for 2 frames given with 1"),
+    (lambda m, f: m.frame_statistics(None), "frames must be a list"),
+    (lambda m, f: m.translate_video(None, "out.mp4"), "source must be a file path"),
+    (lambda m, f: m.translate_video("in.mp4", "out.mp4", ext="xyz"), "ext must be one of"),
+    (lambda m, f: m.translate_video("in.png", "out.png"), "not a video file name"),
+    (lambda m, f: m.translate_video("in.mp4", "out.mp4", crf=99), "crf must be a whole number from 0 to 51"),
+    (lambda m, f: m.translate_video("in.mp4", "out.mp4", batch_size=0), "batch_size must be a whole number"),
+    (lambda m, f: m.translate_video("in.mp4", "out.mp4", max_pixels=-1), "max_pixels must be a positive"),
+    (lambda m, f: m.translate_video("in.mp4", "out.mp4", stats_window="x"), "stats_window must be a positive"),
+])
+def test_library_misuse_of_video_arguments_is_an_imgtrans_error(tiny_cyclegan, call, reason):
+    """They ended in KeyError, TypeError or ValueError deep inside."""
+    import imgtrans
+
+    model = imgtrans.load(tiny_cyclegan, device="cpu")
+    with pytest.raises(imgtrans.ImgtransError, match=reason):
+        call(model, np.zeros((16, 16, 3), np.uint8))

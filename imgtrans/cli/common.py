@@ -3,8 +3,12 @@ the one-line error convention (exit 2 for usage errors, 1 for failed inputs)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import os
+import signal
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import typer
@@ -51,19 +55,123 @@ def safe(message: str) -> str:
     return escape(escaped(message))
 
 
+# A reader that went away (`imgtrans models --json | head -1`): ended quietly,
+# with the status a shell shows for any program stopped by SIGPIPE.
+BROKEN_PIPE_STATUS = 128 + signal.SIGPIPE
+
+
 def guard(command):
     """Wrap a command so that an `ImgtransError` is one line on stderr and its
-    exit code, never a traceback."""
+    exit code, never a traceback; so is a dependency that cannot load. A
+    closed stdout pipe ends the command quietly."""
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
+            check_working_directory()
+            reserve_standard_descriptors()
             return command(*args, **kwargs)
         except ImgtransError as exc:
-            Console(stderr=True, highlight=False).print(f"[red]imgtrans: error:[/] {safe(str(exc))}", soft_wrap=True)
+            _print_error(str(exc))
             raise typer.Exit(exc.exit_code) from None
+        except BrokenPipeError:
+            silence_stdout()
+            raise typer.Exit(BROKEN_PIPE_STATUS) from None
+        except ImportError as exc:  # e.g. torch's libraries under an address-space limit (ulimit -v)
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            _print_error(f"cannot load {exc.name or 'a library'} ({reason})")
+            raise typer.Exit(USAGE_ERROR) from None
 
     return wrapper
+
+
+def _print_error(message: str) -> None:
+    Console(stderr=True, highlight=False).print(f"[red]imgtrans: error:[/] {safe(message)}", soft_wrap=True)
+
+
+class WorkingDirectoryError(ImgtransError):
+    """The current folder was deleted: relative paths mean nothing, and torch's
+    MKL aborts the process while loading ("Cannot load libtorch_cpu.so")."""
+
+
+def check_working_directory() -> None:
+    try:
+        os.getcwd()
+    except FileNotFoundError:
+        raise WorkingDirectoryError("the current folder no longer exists (deleted or moved): libraries such as "
+                                    "torch cannot load from it; cd into an existing folder") from None
+
+
+class _ClosedStream:
+    """Stands for sys.stdout when the program was started with it closed (`>&-`)."""
+
+    def write(self, data) -> int:
+        raise StdoutError("cannot write to standard output (it is closed)")
+
+    def flush(self) -> None:
+        pass  # nothing was written
+
+    @property
+    def buffer(self) -> _ClosedStream:
+        return self
+
+
+def reserve_standard_descriptors() -> None:
+    """Descriptors 0-2 closed at start (`<&-`, `>&-`) are given /dev/null, so
+    that no file opened later takes their number and receives what is meant
+    for stdout or stderr (FFmpeg logs to descriptor 2); a closed stdout then
+    says so when written."""
+    for fd, mode in ((0, os.O_RDONLY), (1, os.O_WRONLY), (2, os.O_WRONLY)):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, mode)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+    if sys.stdout is None:
+        sys.stdout = _ClosedStream()
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so flushing it at exit raises nothing more."""
+    with contextlib.suppress(OSError, ValueError):
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+
+
+class Interrupted(BaseException):
+    """SIGINT or SIGTERM arrived. A BaseException, as KeyboardInterrupt is:
+    it unwinds through every `finally` (temporary files removed) and no
+    `except Exception` takes it for a bad input."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.exit_code = 128 + signum
+
+
+@contextlib.contextmanager
+def interruptible() -> Iterator[None]:
+    """Turn SIGINT and SIGTERM into `Interrupted` in the main thread; later
+    signals are ignored while the first one unwinds, so cleanup finishes."""
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def handler(signum, frame):
+        for number in signals:
+            signal.signal(number, signal.SIG_IGN)
+        raise Interrupted(signum)
+
+    try:
+        previous: dict[int, Callable | int | None] = {number: signal.signal(number, handler) for number in signals}
+    except ValueError:  # not the main thread (a program embedding the CLI): signals stay as they are
+        previous = {}
+    try:
+        yield
+    finally:
+        for number, action in previous.items():
+            signal.signal(number, action)
 
 
 def state(ctx: typer.Context) -> AppState:
@@ -84,6 +192,28 @@ def print_json_line(obj) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         raise  # the reader went away: `main` ends quietly
+    except OSError as exc:
+        raise StdoutError(f"cannot write to standard output ({exc.strerror or exc})") from None
+
+
+def write_stdout_bytes(data: bytes) -> None:
+    """Bytes to stdout a chunk at a time: one large write into a pipe whose
+    reader has gone can end short without an error (the rest silently lost,
+    exit 0); the next chunk then fails with EPIPE, as it should."""
+    stream = sys.stdout.buffer
+    try:
+        try:
+            fd = stream.fileno()
+        except (AttributeError, OSError, ValueError):  # an in-memory stream (a test runner's), or a closed one
+            stream.write(data)
+            stream.flush()
+            return
+        stream.flush()
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view[: 1 << 16]) :]
+    except BrokenPipeError:
+        raise  # the reader went away: `guard` ends quietly
     except OSError as exc:
         raise StdoutError(f"cannot write to standard output ({exc.strerror or exc})") from None
 

@@ -10,7 +10,15 @@ from typing import Annotated, Optional
 
 import typer
 
-from imgtrans.cli.common import INPUT_ERROR, AppState, print_json_line, state
+from imgtrans.cli.common import (
+    INPUT_ERROR,
+    AppState,
+    Interrupted,
+    interruptible,
+    print_json_line,
+    state,
+    write_stdout_bytes,
+)
 from imgtrans.cli.resolve import find_target, load_model
 from imgtrans.device import validate
 from imgtrans.errors import check_seed
@@ -69,6 +77,8 @@ def register(app: typer.Typer) -> None:
         use_stdin = "-" in inputs
         if use_stdin and len(inputs) > 1:
             app_state.fail("'-' (stdin) cannot be combined with other inputs")
+        if use_stdin and sys.stdin is None:  # started with descriptor 0 closed (`<&-`): said before loading
+            app_state.fail("<stdin>: standard input is closed (give a picture on it, or name files)", INPUT_ERROR)
         target = find_target(app_state, model, network=network)
         if target.kind != "translate":
             app_state.fail(f"{model!r} generates images from labels; use `imgtrans sample {model}`")
@@ -94,33 +104,58 @@ def register(app: typer.Typer) -> None:
 
         options = {"device": device, "mirror": mirror, "seed": seed, "dropout": not no_dropout, "eval_mode": eval_mode,
                    "max_memory": budget, "precision": precision, "compile": compile, "network": network}
-        if group is None:
-            translator = load_model(app_state, target, **options)
-        else:  # rank 0 downloads (if needed) while the others wait
-            from imgtrans.sharding import share
+        total = len(jobs) + len(results)
+        try:
+            with interruptible():
+                run_all(app_state, target, options, group, jobs, results, use_stdin=use_stdin, out_dir=out_dir,
+                        ext=ext, batch_size=batch_size, overwrite=overwrite, as_json=as_json, quiet=quiet,
+                        video_ext=video_ext, crf=crf, stats_window=None if per_frame_stats else stats_window,
+                        load_size=load_size, max_pixels=max_pixels)
+        except Interrupted as stop:
+            app_state.error(interrupted_line(stop, getattr(stop, "counts", None), total))
+            raise typer.Exit(stop.exit_code) from None
 
-            translator = load_model(app_state, target, **options) if group.is_main else None
-            collective(app_state, group.barrier)
-            if translator is None:
-                translator = load_model(app_state, target, quiet=True, **options)
-            jobs, results = share(jobs, group.rank, group.world), results if group.is_main else []
-        decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
-        if use_stdin:
-            raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))
-        start = time.perf_counter()
-        counts = run_files(
-            app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
-            as_json=as_json, quiet=quiet, video_ext=video_ext, crf=crf,
-            stats_window=None if per_frame_stats else stats_window, **decoding,
-        )
-        if group is None:
-            summarise(app_state, counts, out_dir, time.perf_counter() - start, quiet=quiet)
-            raise typer.Exit(INPUT_ERROR if counts["error"] else 0)
-        everyone = collective(app_state, group.gather, counts)
-        total = {key: sum(c[key] for c in everyone) for key in counts}
-        if group.is_main:
-            summarise(app_state, total, out_dir, time.perf_counter() - start, quiet=quiet, processes=group.world)
-        group.exit(INPUT_ERROR if total["error"] else 0)
+
+def interrupted_line(stop: Interrupted, counts: dict | None, total: int) -> str:
+    """What a signal left done and undone, and how to finish."""
+    if not counts or not any(counts.values()):
+        return f"interrupted by {stop}: nothing translated; the same command starts again"
+    done = counts["ok"] + counts["skipped"] + counts["error"]
+    parts = [f"{counts['ok']} translated"] + [f"{counts[k]} {k}" for k in ("skipped", "error") if counts[k]]
+    return (f"interrupted by {stop}: {', '.join(parts)}, {max(total - done, 0)} not done; "
+            "the same command again does the rest (finished outputs are skipped)")
+
+
+def run_all(app_state: AppState, target, options: dict, group, jobs, results, *, use_stdin: bool, out_dir: Path,
+            ext: str, batch_size: int, overwrite: bool, as_json: bool, quiet: bool, video_ext, crf: int,
+            stats_window, load_size, max_pixels) -> None:
+    """Load the model and translate everything (stdin, or the planned jobs); exits with the status."""
+    if group is None:
+        translator = load_model(app_state, target, **options)
+    else:  # rank 0 downloads (if needed) while the others wait
+        from imgtrans.sharding import share
+
+        translator = load_model(app_state, target, **options) if group.is_main else None
+        collective(app_state, group.barrier)
+        if translator is None:
+            translator = load_model(app_state, target, quiet=True, **options)
+        jobs, results = share(jobs, group.rank, group.world), results if group.is_main else []
+    decoding = {"channels": translator.channels, "load_size": load_size, "max_pixels": max_pixels}
+    if use_stdin:
+        raise typer.Exit(run_stdin(app_state, translator, ext=ext, **decoding))
+    start = time.perf_counter()
+    counts = run_files(
+        app_state, translator, jobs, results, ext=ext, batch_size=batch_size, overwrite=overwrite,
+        as_json=as_json, quiet=quiet, video_ext=video_ext, crf=crf, stats_window=stats_window, **decoding,
+    )
+    if group is None:
+        summarise(app_state, counts, out_dir, time.perf_counter() - start, quiet=quiet)
+        raise typer.Exit(INPUT_ERROR if counts["error"] else 0)
+    everyone = collective(app_state, group.gather, counts)
+    total = {key: sum(c[key] for c in everyone) for key in counts}
+    if group.is_main:
+        summarise(app_state, total, out_dir, time.perf_counter() - start, quiet=quiet, processes=group.world)
+    group.exit(INPUT_ERROR if total["error"] else 0)
 
 
 def writable_folder(app_state: AppState, folder: Path) -> None:
@@ -146,14 +181,16 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
     except imageio.ImageError as exc:
         app_state.error(f"<stdin>: {exc}")
         return INPUT_ERROR
+    except OSError as exc:
+        app_state.error(f"<stdin>: cannot read ({exc.strerror or exc})")
+        return INPUT_ERROR
     if load_size:
         picture = resize_shorter_side(picture, load_size)
     note = translator.scale_note(*picture.pixels.shape[:2])
     if note is not None:
         app_state.note(note)
     [pixels] = translator.translate_arrays([picture.pixels])
-    sys.stdout.buffer.write(imageio.encode(pixels, picture.alpha, ext))
-    sys.stdout.buffer.flush()
+    write_stdout_bytes(imageio.encode(pixels, picture.alpha, ext))
     return 0
 
 
@@ -228,26 +265,36 @@ def run_files(app_state: AppState, translator, jobs, early: list[Result], *, cha
             noted = True
         return translator.translate_arrays(batch)
 
+    leftovers: list[Result] = []
     stream = translate_files(
         jobs, translate, describe=lambda: translator.last_run.as_dict(), batch_size=batch_size, channels=channels,
-        load_size=load_size, max_pixels=max_pixels, ext=ext, overwrite=overwrite,
+        load_size=load_size, max_pixels=max_pixels, ext=ext, overwrite=overwrite, leftovers=leftovers,
     )
     show_progress = app_state.stderr.is_terminal and not quiet and not as_json
-    if show_progress and jobs:
-        from rich.progress import Progress
+    try:
+        if show_progress and jobs:
+            from rich.progress import Progress
 
-        with Progress(console=app_state.stderr, transient=True) as progress:
-            task = progress.add_task("translating", total=len(jobs))
+            with Progress(console=app_state.stderr, transient=True) as progress:
+                task = progress.add_task("translating", total=len(jobs))
+                for result in stream:
+                    report(result)
+                    progress.advance(task)
+        else:
             for result in stream:
                 report(result)
-                progress.advance(task)
-    else:
-        for result in stream:
+        for job in videos:
+            report(run_video(app_state, translator, job, ext=video_ext, crf=crf, stats_window=stats_window,
+                             batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels,
+                             progress=show_progress or False))
+    except Interrupted as stop:
+        stream.close()  # pictures not started are dropped; writes under way finish (reported) or leave nothing
+        for result in leftovers:
             report(result)
-    for job in videos:
-        report(run_video(app_state, translator, job, ext=video_ext, crf=crf, stats_window=stats_window,
-                         batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels,
-                         progress=show_progress or False))
+        stop.counts = counts
+        raise
+    finally:
+        stream.close()
     return counts
 
 
