@@ -46,6 +46,7 @@ MEDIA_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp", "g
 VIDEO_MEDIA_TYPES = {".mp4": "video/mp4", ".m4v": "video/mp4", ".mov": "video/quicktime", ".mkv": "video/x-matroska",
                      ".webm": "video/webm", ".avi": "video/x-msvideo", ".gif": "image/gif"}
 MAX_SAMPLES_PER_LABEL = 64
+FORM_OVERHEAD = 1 << 16  # a multipart body's boundaries, headers and small fields, beyond the file itself
 MAX_LOSS_POINTS = 2000  # a long run's curve is thinned to this many steps (the last one always kept)
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 SAMPLE_NAME = re.compile(r"step-([0-9]{1,12})\.png")
@@ -580,7 +581,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
     async def translate(request: Request) -> Response:
         options = dict(request.query_params)
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form(max_files=1, max_fields=16, max_part_size=config.max_upload)
+            form = await bounded_form(request, config.max_upload, max_files=1)
             upload = form.get("image")
             if upload is None or isinstance(upload, str):
                 raise HTTPError(400, "multipart upload without an 'image' file field")
@@ -616,7 +617,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
     async def sample(request: Request) -> Response:
         options = dict(request.query_params)
         if request.headers.get("content-type", "").startswith(("multipart/form-data", "application/x-www-form")):
-            form = await request.form(max_files=0, max_fields=16)
+            form = await bounded_form(request, 1 << 16, max_files=0)
             options.update({k: v for k, v in form.items() if isinstance(v, str)})
         name = options.get("model", "")
         models.check(name, "conditional")
@@ -718,6 +719,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
             if not hmac.compare_digest(given.encode(), config.token.encode()):
                 return _json(401, "missing or wrong token (Authorization: Bearer TOKEN)")
         response = await call_next(request)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
         if config.cors is not None:
             response.headers["Access-Control-Allow-Origin"] = config.cors
         return response
@@ -757,6 +759,23 @@ async def bounded_stream(request: Request, limit: int):
         if size > limit:
             raise HTTPError(413, f"upload over the limit of {limit} bytes")
         yield chunk
+
+
+async def bounded_form(request: Request, limit: int, *, max_files: int):
+    """The form parsed from a body read through `bounded_stream` (413 past the
+    limit plus the form's own overhead), so a large multipart upload is refused
+    while it arrives, not after Starlette has spooled it to disk."""
+    body = b"".join([chunk async for chunk in bounded_stream(request, limit + FORM_OVERHEAD)])
+    delivered = False
+
+    async def replay() -> dict:
+        nonlocal delivered
+        if delivered:
+            return {"type": "http.disconnect"}
+        delivered = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return await Request(request.scope, replay).form(max_files=max_files, max_fields=16, max_part_size=limit)
 
 
 def _integer(value: str | None, what: str) -> int | None:

@@ -459,10 +459,12 @@ def test_bombs_and_truncated_pictures_are_422(tiny_cyclegan, tmp_path):
             assert answer.status_code == 422 and message in answer.json()["error"], answer.text
 
 
-def test_a_huge_body_is_refused_early_and_never_held_in_memory(tiny_cyclegan):
+@pytest.mark.parametrize("kind", ["application/octet-stream", "multipart/form-data; boundary=b"])
+def test_a_huge_body_is_refused_early_and_never_held_in_memory(tiny_cyclegan, kind):
     with Server(max_upload=1 << 20) as client:
         port = client.base_url.port
-        head = f"POST /v1/translate?model={tiny_cyclegan} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        head = (f"POST /v1/translate?model={tiny_cyclegan} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                f"Content-Type: {kind}\r\n")
         declared = raw(port, (head + "Content-Length: 1073741824\r\n\r\n").encode(), timeout=10)
         assert status_of(declared) == 413  # refused from the header, before a byte of the body
         before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
