@@ -193,3 +193,13 @@ def test_a_video_through_the_page_with_progress_and_cancel(tiny_cyclegan, page, 
         page.click("#t-cancel")
         expect(page.locator("#t-progress-text")).to_have_text("cancelled")
         assert not page.is_visible("#t-download") and page.text_content("#error") == ""
+
+
+def test_with_a_token_the_page_asks_for_it(tiny_cyclegan, page):
+    with Server(token="s3cret") as client:
+        page.goto(str(client.base_url))
+        expect(page.locator("#error")).to_contain_text("missing or wrong token")
+        page.fill("#token", "s3cret")
+        page.press("#token", "Enter")
+        expect(page.locator(f"#t-model option[value='{tiny_cyclegan}']")).to_be_attached()
+        assert page.is_hidden("#token-form") and page.text_content("#error") == ""

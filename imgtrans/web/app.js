@@ -95,6 +95,7 @@ $("token-form").addEventListener("submit", (event) => {
   state.token = $("token").value.trim();
   sessionStorage.setItem("imgtrans-token", state.token);
   $("token-form").hidden = true;
+  showError(null);
   init().catch(showError);
 });
 
