@@ -3,6 +3,7 @@
     import imgtrans
     model = imgtrans.load("vintage")
     out = model(Image.open("photo.jpg"))      # same type and size back
+    imgtrans.train("cyclegan", "data/horse2zebra", "h2z")   # train, then publish as "h2z"
 
 Importing this package does not import torch; loading a model does.
 """
@@ -13,6 +14,7 @@ from imgtrans.hub import MissingWeightsError, ModelInfo, detect, list_models, lo
 from imgtrans.plugins import make_plugin_manager
 from imgtrans.registry import Registry, UnknownModelError
 from imgtrans.spec import Family, ModelCard, ModelSpec, Preprocess, ScaleSensitivity, WeightsSource
+from imgtrans.training.launch import TrainResult, train
 
 __all__ = [
     "Family",
@@ -26,6 +28,7 @@ __all__ = [
     "Preprocess",
     "Registry",
     "ScaleSensitivity",
+    "TrainResult",
     "UnknownModelError",
     "WeightsSource",
     "detect",
@@ -33,5 +36,6 @@ __all__ = [
     "list_models",
     "load",
     "make_plugin_manager",
+    "train",
 ]
 __version__ = "0.1.0"

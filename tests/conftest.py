@@ -96,3 +96,19 @@ def write_idx(folder: Path, prefix: str, images: np.ndarray, labels: np.ndarray,
     labels_path = folder / f"{prefix}-labels-idx1-ubyte{'.gz' if gzip_labels else ''}"
     with (gzip.open if gzip_labels else open)(labels_path, "wb") as fh:
         fh.write(struct.pack(">HBBI", 0, 8, 1, len(labels)) + labels.astype(np.uint8).tobytes())
+
+
+def smooth_image(rng, size):
+    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
+    return np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC))
+
+
+@pytest.fixture
+def unaligned(tmp_path):
+    rng = np.random.default_rng(0)
+    for domain in ("trainA", "trainB"):
+        (tmp_path / "uns" / domain).mkdir(parents=True)
+        for i in range(4):
+            image = smooth_image(rng, 40)
+            Image.fromarray(image if domain == "trainA" else 255 - image).save(tmp_path / "uns" / domain / f"{i}.png")
+    return tmp_path / "uns"

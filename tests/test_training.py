@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import write_idx
+from conftest import smooth_image, write_idx
 from PIL import Image
 from safetensors.torch import load_file
 
@@ -20,22 +20,6 @@ from imgtrans import store
 
 TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
                  "--load-size", "36", "--crop-size", "32", "--save-every", "4", "--sample-every", "4"]
-
-
-def smooth_image(rng, size):
-    small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-    return np.asarray(Image.fromarray(small).resize((size, size), Image.BICUBIC))
-
-
-@pytest.fixture
-def unaligned(tmp_path):
-    rng = np.random.default_rng(0)
-    for domain in ("trainA", "trainB"):
-        (tmp_path / "uns" / domain).mkdir(parents=True)
-        for i in range(4):
-            image = smooth_image(rng, 40)
-            Image.fromarray(image if domain == "trainA" else 255 - image).save(tmp_path / "uns" / domain / f"{i}.png")
-    return tmp_path / "uns"
 
 
 def write_inversion_pairs(folder: Path, n=8, size=128, side_by_side=True, seed=1):
@@ -173,6 +157,8 @@ def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
 
     resumed = cli("train", "--resume", tmp_path / "runs" / "killed")
     assert resumed.exit_code == 0, resumed.stderr
+    assert [r["step"] for r in losses(tmp_path / "runs" / "killed")] == list(range(1, 25))  # each step once
+    assert not list((tmp_path / "runs" / "killed").rglob("*.part"))
     whole = load_file(tmp_path / "runs" / "whole" / "checkpoints" / "step-00000024.safetensors")
     again = load_file(tmp_path / "runs" / "killed" / "checkpoints" / "step-00000024.safetensors")
     assert whole.keys() == again.keys()
@@ -321,7 +307,7 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
         (["--plugin", "cyclegan", "--data", unaligned, "--input-nc", "1"], "identity loss"),
         (["--plugin", "pix2pix", "--data", unaligned, "--netG", "unet_128", "--crop-size", "64", "--load-size", "64"], "multiple of 128"),
         (["--plugin", "stylegan", "--data", unaligned], "unknown model family"),
-        (["--data", unaligned], "--plugin is required"),
+        (["--data", unaligned], "--family is required"),
         (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp16"], "fp16 training needs CUDA"),
         (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp64"], "precision must be one of fp32, bf16, fp16"),
     ]
@@ -336,7 +322,7 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
 def test_print_config_round_trips_through_config(cli, tmp_path, unaligned):
     printed = cli("train", "--plugin", "cyclegan", "--print-config", "--lambda-cycle", "5", "--no-flip")
     assert printed.exit_code == 0
-    assert "lambda_cycle = 5.0" in printed.stdout and "flip = false" in printed.stdout and 'plugin = "cyclegan"' in printed.stdout
+    assert "lambda_cycle = 5.0" in printed.stdout and "flip = false" in printed.stdout and 'family = "cyclegan"' in printed.stdout
     (tmp_path / "recipe.toml").write_text(printed.stdout)
     again = cli("train", "--config", tmp_path / "recipe.toml", "--print-config", "--pool-size", "7")
     assert again.exit_code == 0

@@ -18,7 +18,7 @@ from imgtrans.training.data import (
     idx_class_names,
     image_files,
     open_image,
-    read_idx,
+    read_idx_pair,
 )
 
 IDX_SPLITS = {"train": "train", "test": "t10k"}
@@ -29,10 +29,8 @@ def labelled(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str,
     images_path, labels_path = find_idx(root, f"{prefix}-images-idx3-ubyte"), find_idx(root, f"{prefix}-labels-idx1-ubyte")
     if not (images_path and labels_path):
         raise DatasetError(f"{root}: no {prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz] ({split} split)")
-    images, labels = read_idx(images_path), read_idx(labels_path).astype(np.int64)
-    if images.ndim != 3 or len(images) != len(labels):
-        raise DatasetError(f"{root}: {split} images and labels do not match")
-    return images[..., None], labels, idx_class_names(root, int(labels.max()) + 1)
+    images, labels = read_idx_pair(images_path, labels_path)
+    return (images if images.ndim == 4 else images[..., None]), labels, idx_class_names(root, int(labels.max()) + 1)
 
 
 def _decode(path: Path, channels: int) -> np.ndarray:

@@ -12,8 +12,10 @@ The engine calls, in this order:
 3. ``recipe.networks`` and ``recipe.optimizers``: name -> module / optimiser;
    checkpointed, scheduled and synchronised across processes by the engine.
 4. ``recipe.exports()``: the generators to publish when training ends.
-5. Each step: ``recipe.train_step(batch, update) -> {loss name: float}``,
+5. Each step: ``recipe.train_step(batch, update) -> {loss name: value}``,
    where ``update(name, loss)`` back-propagates and steps optimiser `name`.
+   Values are detached 0-d tensors (read back a few steps at a time, so the
+   step never waits for the device) or floats.
    Inside it, ``recipe.networks`` holds the engine's wrappers of the same
    modules (DistributedDataParallel, torch.compile) and autocast is on.
 6. Now and then: ``recipe.sample_grid(batch) -> HxWx3 uint8`` for samples/.
@@ -43,7 +45,7 @@ class Recipe(Protocol):
 
     def exports(self) -> list: ...
 
-    def train_step(self, batch: Mapping[str, Any], update: Callable[[str, Any], None]) -> Mapping[str, float]: ...
+    def train_step(self, batch: Mapping[str, Any], update: Callable[[str, Any], None]) -> Mapping[str, Any]: ...
 
     def sample_grid(self, batch: Mapping[str, Any]) -> Any: ...
 

@@ -114,8 +114,6 @@ def sample_rng(seed: int, epoch: int, index: int) -> np.random.Generator:
 class UnalignedDataset:
     """Item i: A[i % |A|] and a random B (as the reference does, unpaired)."""
 
-    kind = "unaligned"
-
     def __init__(self, root: Path, transform_a: Transform, transform_b: Transform, seed: int):
         self.a, self.b = image_files(root / "trainA"), image_files(root / "trainB")
         for name, files in (("trainA", self.a), ("trainB", self.b)):
@@ -135,8 +133,6 @@ class UnalignedDataset:
 
 class AlignedDataset:
     """Pairs (A, B) with the same crop and flip applied to both."""
-
-    kind = "aligned"
 
     def __init__(self, root: Path, transform_a: Transform, transform_b: Transform, seed: int, direction: str = "AtoB"):
         if (root / "A").is_dir() and (root / "B").is_dir():
@@ -194,6 +190,20 @@ def read_idx(path: Path) -> np.ndarray:
         raise DatasetError(f"{path}: not a readable IDX file ({exc})") from None
 
 
+def read_idx_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """MNIST-format pictures (count x height x width, or x 3 for colour) and
+    labels (one per picture), their shapes checked before any use."""
+    images, labels = read_idx(images_path), read_idx(labels_path)
+    if images.ndim not in (3, 4) or (images.ndim == 4 and images.shape[3] != 3):
+        raise DatasetError(f"{images_path}: holds an array of shape {images.shape}, not pictures "
+                           "(count x height x width, or x 3 for colour)")
+    if 0 in images.shape:
+        raise DatasetError(f"{images_path}: holds no pictures (shape {images.shape})")
+    if labels.ndim != 1 or len(labels) != len(images):
+        raise DatasetError(f"{labels_path}: holds {labels.shape} labels for {len(images)} pictures (one each needed)")
+    return images, labels.astype(np.int64)
+
+
 def find_idx(root: Path, stem: str) -> Path | None:
     """`train-images-idx3-ubyte[.gz]`, or the `train-images.idx3-ubyte` spelling
     that some MNIST downloads use."""
@@ -223,16 +233,11 @@ def idx_class_names(root: Path, count: int) -> tuple[str, ...]:
 class LabelledDataset:
     """28x28 images with class indices; class names from folder names or labels.txt."""
 
-    kind = "labelled"
-
     def __init__(self, root: Path, channels: int = 1, size: int = 28, limit_classes: int | None = None):
         images_path, labels_path = find_idx(root, "train-images-idx3-ubyte"), find_idx(root, "train-labels-idx1-ubyte")
         if images_path and labels_path:
-            images, labels = read_idx(images_path), read_idx(labels_path)
-            if len(images) != len(labels):
-                raise DatasetError(f"{root}: {len(images)} images but {len(labels)} labels")
+            images, self.labels = read_idx_pair(images_path, labels_path)
             self.images = [Image.fromarray(im) for im in images]
-            self.labels = labels.astype(np.int64)
             self.class_names = idx_class_names(root, int(self.labels.max()) + 1)
         else:
             classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []

@@ -27,6 +27,8 @@ from imgtrans.training.mixed import MixedPrecision
 from imgtrans.training.runs import RunDir, RunError, first_line
 
 Event = Callable[..., None]
+LOG_EVERY = 16  # steps whose losses are read back to the host together (one sync, not one per loss per step)
+STOP_SIGNALS = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 
 def linear_decay(epochs: int, epochs_decay: int) -> Callable[[int], float]:
@@ -59,7 +61,39 @@ class Progress:
     epoch: int = 0
     batch_index: int = 0  # batches of `epoch` already done
     interrupted: bool = False
+    signal: str | None = None  # the signal that interrupted the run
     losses: dict[str, float] = field(default_factory=dict)
+
+
+class LossLog:
+    """Losses stay on the device until a few steps' worth are read back in one
+    transfer: `float(loss)` each step would make the host wait for the GPU at
+    every step. Flushed before checkpoints, samples and the end, so the log
+    on disk always reaches the latest checkpoint."""
+
+    def __init__(self, run_dir: RunDir, write: bool):
+        self.run_dir, self.write = run_dir, write
+        self.pending: list[tuple[dict, dict[str, Any]]] = []
+
+    def add(self, record: dict, losses: dict[str, Any]) -> None:
+        self.pending.append((record, losses))
+
+    def __len__(self) -> int:
+        return len(self.pending)
+
+    def flush(self) -> dict[str, float]:
+        """Write the pending lines; the last step's losses as floats."""
+        if not self.pending:
+            return {}
+        tensors = [torch.as_tensor(v).detach().reshape(()).float() for _, losses in self.pending for v in losses.values()]
+        values = iter(torch.stack(tensors).cpu().tolist() if tensors else [])
+        last: dict[str, float] = {}
+        for record, losses in self.pending:
+            last = {name: next(values) for name in losses}
+            if self.write:
+                self.run_dir.log_losses({**record, **last})
+        self.pending.clear()
+        return last
 
 
 def weights_digest(networks: dict[str, torch.nn.Module]) -> str:
@@ -145,7 +179,8 @@ class Trainer:
 
     @contextlib.contextmanager
     def _catch_interrupt(self):
-        """First Ctrl-C: finish the step, save, stop. Second: stop at once."""
+        """First Ctrl-C or SIGTERM: finish the step, save, stop. Second: stop
+        at once (a checkpoint being written is left out, never half-written)."""
         if self.distributed.enabled or not _in_main_thread():
             yield
             return
@@ -154,19 +189,27 @@ class Trainer:
             if self.progress.interrupted:
                 raise KeyboardInterrupt
             self.progress.interrupted = True
-            self.on_event("interrupt")
+            self.progress.signal = STOP_SIGNALS.get(signum, str(signum))
+            self.on_event("interrupt", signal=self.progress.signal)
 
-        previous = signal.signal(signal.SIGINT, handler)
+        previous = {number: signal.signal(number, handler) for number in STOP_SIGNALS}
         try:
             yield
         finally:
-            signal.signal(signal.SIGINT, previous)
+            for number, old in previous.items():
+                signal.signal(number, old)
 
     def fit(self, dataset, *, resume: bool = False) -> dict:
         config = self.config
-        if resume:
+        if resume and self.run_dir.has_checkpoint():
             self.load_checkpoint()
+            if self.distributed.is_main:
+                self.run_dir.forget_losses_after(self.progress.step)
         else:
+            if resume:  # killed before its first checkpoint: nothing to resume, so it starts over
+                self.on_event("warning", message=f"{self.run_dir.path} has no checkpoint yet: training starts over")
+                if self.distributed.is_main:
+                    self.run_dir.forget_losses_after(0)
             self.distributed.broadcast(self.recipe.networks.values())
         p = self.progress
         total_epochs = config.epochs + config.epochs_decay
@@ -191,6 +234,7 @@ class Trainer:
         start = time.perf_counter()
         waited = 0.0
         last_saved = p.step
+        log = LossLog(self.run_dir, write=self.distributed.is_main)
         with self._catch_interrupt(), contextlib.closing(stream):
             while p.step < total_steps and not p.interrupted:
                 if p.batch_index >= steps_per_epoch:  # resumed from a checkpoint at an epoch's end
@@ -203,7 +247,7 @@ class Trainer:
                 self.recipe.networks = training  # the recipe calls its networks through DDP / compiled
                 try:
                     with self.mixed.autocast():
-                        p.losses = self.recipe.train_step(batch, self.update)
+                        step_losses = self.recipe.train_step(batch, self.update)
                 finally:
                     self.recipe.networks = plain
                 if self.scaler is not None:
@@ -211,21 +255,25 @@ class Trainer:
                 self._sync_buffers()
                 p.step += 1
                 p.batch_index += 1
-                if self.distributed.is_main:
-                    self.run_dir.log_losses({"step": p.step, "epoch": p.epoch + 1, "time": round(time.perf_counter() - start, 3),
-                                             "lr": self._lr(), **p.losses})
+                log.add({"step": p.step, "epoch": p.epoch + 1, "time": round(time.perf_counter() - start, 3),
+                         "lr": self._lr()}, dict(step_losses))
+                saving, sampling = p.step % config.save_every == 0, p.step % config.sample_every == 0
+                if len(log) >= LOG_EVERY or saving or sampling or p.interrupted or p.step >= total_steps:
+                    p.losses = log.flush() or p.losses
                 self.on_event("step", step=p.step, epoch=p.epoch + 1, losses=p.losses)
-                if p.step % config.sample_every == 0:
+                if sampling:
                     self.sample(sample_batch)
-                if p.step % config.save_every == 0:
+                if saving:
                     self.save_checkpoint()
                     last_saved = p.step
                 if p.batch_index >= steps_per_epoch:
                     self._next_epoch()
+            p.losses = log.flush() or p.losses
         seconds = time.perf_counter() - start
         if p.step != last_saved or p.interrupted or not self.run_dir.has_checkpoint():
             self.save_checkpoint()
-        summary = {"step": p.step, "epoch": p.epoch, "interrupted": p.interrupted, "losses": p.losses,
+        summary = {"step": p.step, "epoch": p.epoch, "interrupted": p.interrupted, "signal": p.signal,
+                   "losses": p.losses,
                    "seconds": round(seconds, 2), "world_size": self.distributed.world,
                    "precision": config.precision, "workers": self.workers, "compile": self.compile,
                    "data_wait_fraction": round(waited / seconds, 4) if seconds > 0 else 0.0}

@@ -8,10 +8,15 @@ from pathlib import Path
 
 from imgtrans import store
 from imgtrans import weights as wfile
+from imgtrans.errors import ImgtransError
 from imgtrans.loading import load_state_strict
 from imgtrans.names import check_component, inside
 from imgtrans.registry import Registry
 from imgtrans.training.runs import RunDir
+
+
+class ExportError(ImgtransError):
+    """Publishing would replace a model (without --force)."""
 
 
 def describe_exports(recipe) -> list[dict]:
@@ -32,20 +37,18 @@ def describe_exports(recipe) -> list[dict]:
 def export_run(registry: Registry, run_path: Path, *, name: str, reverse_name: str | None = None,
                out_dir: Path | None = None, overwrite: bool = False) -> list[Path]:
     run = RunDir(run_path)
-    try:
-        info = json.loads((run_path / "run.json").read_text())
-    except (OSError, ValueError):
-        raise FileNotFoundError(f"{run_path}: not a training run folder (no run.json)") from None
-    tensors = run.load_networks()
-    family = registry.family(info["plugin"])
-    step = json.loads((run.checkpoints / "latest.json").read_text())["step"]
+    info = run.read_info()
+    stem = run.latest_stem()
+    tensors = run.load_networks(stem)
+    family = registry.family(info["family"])
+    step = int(stem.removeprefix("step-"))
     written = []
     for entry in info["exports"]:
         model_name = check_component((reverse_name or f"{name}-reverse") if entry["reverse"] else name, "model name")
         destination = (inside(out_dir / f"{model_name}{store.SUFFIX}", out_dir, "model file") if out_dir
                        else store.cached_path(model_name))
         if destination.exists() and not overwrite:
-            raise FileExistsError(f"{destination} exists (use --force to replace it)")
+            raise ExportError(f"{destination} exists (use --force to replace it)")
         config = family.make_config(entry["config"])
         net = family.build_generator(config)
         prefix = entry["network"] + "."

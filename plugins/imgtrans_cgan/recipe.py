@@ -38,7 +38,7 @@ class CGANRecipe(tools.Recipe):
         self.fixed_y = torch.arange(found).repeat_interleave(8).to(self.device)
         return data
 
-    def train_step(self, batch, update) -> dict[str, float]:
+    def train_step(self, batch, update) -> dict[str, torch.Tensor]:
         g, d = self.networks["G"], self.networks["D"]
         real, labels = batch["image"], batch["label"]
         z = torch.randn(real.shape[0], self.config.z_dim, device=self.device)
@@ -49,8 +49,8 @@ class CGANRecipe(tools.Recipe):
         pred = d(fake, labels)
         loss_g = self.bce(pred, torch.ones_like(pred))
         update("G", loss_g)
-        return {"G": float(loss_g.detach()), "D": float(loss_d.detach()),
-                "D_real": float(torch.sigmoid(pred_real.detach()).mean()), "D_fake": float(torch.sigmoid(pred_fake.detach()).mean())}
+        return {"G": loss_g.detach(), "D": loss_d.detach(),
+                "D_real": torch.sigmoid(pred_real.detach()).mean(), "D_fake": torch.sigmoid(pred_fake.detach()).mean()}
 
     def sample_grid(self, batch):
         """One row per class, eight fixed noise vectors (running statistics)."""

@@ -7,6 +7,8 @@ import dataclasses
 import itertools
 from pathlib import Path
 
+import torch
+
 from imgtrans.spec import Preprocess
 from imgtrans.training import recipe_tools as tools
 from imgtrans.training.data import UnalignedDataset
@@ -33,7 +35,7 @@ class CycleGANRecipe(tools.Recipe):
         c = self.config
         return UnalignedDataset(root, tools.transform(c, c.input_nc), tools.transform(c, c.output_nc), c.seed)
 
-    def train_step(self, batch, update) -> dict[str, float]:
+    def train_step(self, batch, update) -> dict[str, torch.Tensor]:
         c, n = self.config, self.networks
         real_a, real_b = batch["A"], batch["B"]
         fake_b, fake_a = n["G_A"](real_a), n["G_B"](real_b)
@@ -56,7 +58,7 @@ class CycleGANRecipe(tools.Recipe):
         losses["D_A"] = 0.5 * (self.gan(n["D_A"](real_b), True) + self.gan(n["D_A"](fake_b_seen.detach()), False))
         losses["D_B"] = 0.5 * (self.gan(n["D_B"](real_a), True) + self.gan(n["D_B"](fake_a_seen.detach()), False))
         update("D", losses["D_A"] + losses["D_B"])
-        return {k: float(v.detach()) for k, v in losses.items()}
+        return {k: v.detach() for k, v in losses.items()}
 
     def sample_grid(self, batch):
         """Rows: real A / fake B / reconstructed A, then real B / fake A / reconstructed B."""

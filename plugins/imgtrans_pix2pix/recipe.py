@@ -27,7 +27,7 @@ class Pix2PixRecipe(tools.Recipe):
         c = self.config
         return AlignedDataset(root, tools.transform(c, c.input_nc), tools.transform(c, c.output_nc), c.seed, c.direction)
 
-    def train_step(self, batch, update) -> dict[str, float]:
+    def train_step(self, batch, update) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.networks["G"], self.networks["D"]
         real_a, real_b = batch["A"], batch["B"]
         fake_b = g(real_a)
@@ -42,8 +42,8 @@ class Pix2PixRecipe(tools.Recipe):
         loss_g_gan = self.gan(d(torch.cat([real_a, fake_b], 1)), True) * c.lambda_gan
         loss_g_l1 = self.l1(fake_b, real_b) * c.lambda_l1
         update("G", loss_g_gan + loss_g_l1)
-        return {"G_GAN": float(loss_g_gan.detach()), "G_L1": float(loss_g_l1.detach()),
-                "D_real": float(loss_d_real.detach()), "D_fake": float(loss_d_fake.detach())}
+        return {"G_GAN": loss_g_gan.detach(), "G_L1": loss_g_l1.detach(),
+                "D_real": loss_d_real.detach(), "D_fake": loss_d_fake.detach()}
 
     def sample_grid(self, batch):
         """Rows: input / output / target (the generator in its test-time mode)."""
