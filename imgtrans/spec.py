@@ -89,6 +89,10 @@ class Family:
     # make_recipe(config, family, device) returning the recipe object.
     train_config: type | None = None
     make_recipe: Callable[..., Any] | None = None
+    # Options (architecture and training) that make a small, quick network of
+    # this family: what the contract checks (`imgtrans.testing.check_family`)
+    # build and train, as timm's test configs. Defaults are used where empty.
+    test_options: Mapping[str, Any] = field(default_factory=dict)
 
     def make_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
         """Build a validated config, ignoring keys the config does not know.

@@ -39,6 +39,7 @@ FAMILY = Family(
     build_discriminator=build_discriminator,
     train_config=CGANTrainConfig,
     make_recipe=make_recipe,
+    test_options={"z_dim": 8, "ngf": 8, "ndf": 8, "batch_size": 4},
 )
 
 

@@ -55,6 +55,7 @@ FAMILY = Family(
     checkpoint_filter=checkpoint_filter,
     train_config=CycleGANTrainConfig,
     make_recipe=make_recipe,
+    test_options={"netG": "resnet_2blocks", "ngf": 8, "ndf": 8, "load_size": 36, "crop_size": 32},
 )
 
 

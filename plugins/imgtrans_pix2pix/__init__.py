@@ -51,6 +51,7 @@ FAMILY = Family(
     pad_multiple=lambda config: 2**config.num_downs,
     train_config=Pix2PixTrainConfig,
     make_recipe=make_recipe,
+    test_options={"netG": "unet_32", "ngf": 8, "ndf": 8, "load_size": 36, "crop_size": 32},
 )
 
 

@@ -1,0 +1,54 @@
+"""Every registered family, and the example third-party plugin's, keeps the
+plugin contract (`imgtrans.testing.check_family`): a new family gets these
+checks without a line of its own."""
+
+import importlib
+import sys
+from pathlib import Path
+
+import pytest
+
+from imgtrans.hub import default_registry
+from imgtrans.testing import ContractError, check_family
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "imgtrans-colormatrix"
+
+
+def example_family():
+    sys.path.insert(0, str(EXAMPLE))
+    try:
+        return importlib.import_module("imgtrans_colormatrix").FAMILY
+    finally:
+        sys.path.remove(str(EXAMPLE))
+
+
+@pytest.mark.parametrize("name", sorted(default_registry().families))
+def test_every_registered_family_keeps_the_contract(name, tmp_path):
+    family = default_registry().family(name)
+    report = check_family(family, tmp_path)
+    assert "save -> load round trip" in report.passed
+    if family.kind == "translate":
+        assert "streamed equals whole" in report.passed and "onnx parity" in report.passed, report
+    assert ("one training step" in report.passed) == (family.train_config is not None)
+
+
+def test_the_example_plugin_keeps_the_contract(tmp_path):
+    report = check_family(example_family(), tmp_path)
+    assert report.skipped == {"one training step": "the family does not train"}
+    assert len([name for name in report.passed if name.startswith("size and range")]) >= 2
+
+
+def test_a_broken_family_is_named_with_the_check_that_failed(tmp_path):
+    """The checks can fail: a generator that crops its output breaks the size check."""
+    import dataclasses
+
+    family = example_family()
+
+    def cropping(config):
+        from torch import nn
+
+        return nn.Sequential(nn.Conv2d(config.channels, config.channels, kernel_size=3))  # no padding: 2 px smaller
+
+    broken = dataclasses.replace(family, name="cropping", build_generator=cropping)
+    with pytest.raises(ContractError, match=r"cropping: size and range at \d+x\d+"):
+        check_family(broken, tmp_path)
