@@ -83,7 +83,9 @@ OPENAPI = {
             "summary": "Translate one picture at full resolution (multipart field `image`, or the raw body)",
             "parameters": [_param("model", "a model name (GET /v1/models)", required=True),
                            _param("precision", "fp32, tf32, bf16, fp16 or auto"),
-                           _param("seed", "dropout noise seed", "integer"), _param("format", "png, jpg, webp or gif")],
+                           _param("seed", "dropout noise seed", "integer"), _param("format", "png, jpg, webp or gif"),
+                           _param("max_memory", "memory for the picture, e.g. 300MB (at most --max-memory); "
+                                                "less makes a large picture run streamed")],
             "requestBody": {"content": {"multipart/form-data": {"schema": {"type": "object", "properties": {
                 "image": {"type": "string", "format": "binary"}}}}, "application/octet-stream": {}}},
             "responses": {"200": {"description": "the picture, with X-Imgtrans-Model, -Device, -Precision, "
@@ -104,7 +106,8 @@ OPENAPI = {
                                           "(mp4, mov, mkv, webm, avi, m4v, gif) makes a video job, anything else "
                                           "a picture job"),
                            _param("precision", "fp32, tf32, bf16, fp16 or auto"),
-                           _param("seed", "dropout noise seed", "integer")],
+                           _param("seed", "dropout noise seed", "integer"),
+                           _param("max_memory", "memory for one picture or frame (at most --max-memory)")],
             "requestBody": {"content": {"application/octet-stream": {}}},
             "responses": {"202": {"description": "the job (as GET /v1/jobs/{id})"}, "400": _ERROR, "404": _ERROR,
                           "408": _ERROR, "413": _ERROR, "429": _ERROR}}},
@@ -209,9 +212,9 @@ class Models:
     def _load(self, key: tuple):
         import imgtrans
 
-        name, precision, seed = key
+        name, precision, seed, max_memory = key
         model = imgtrans.load(name, device=self.config.device, precision=precision, seed=seed,
-                              max_memory=self.config.max_memory, registry=self.registry)
+                              max_memory=max_memory or self.config.max_memory, registry=self.registry)
         self.loaded[key] = model
         while len(self.loaded) > self.config.warm_models:
             self.loaded.popitem(last=False)
@@ -598,6 +601,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
             raise HTTPError(400, f"unknown format {fmt!r} (png, jpg, webp or gif)")
         seed = _integer(options.get("seed"), "seed")
         precision = options.get("precision") or None
+        max_memory = _max_memory(options.get("max_memory"), config)
 
         def work(model):
             from imgtrans import imageio
@@ -608,7 +612,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
             ms = (time.perf_counter() - start) * 1e3
             return imageio.encode(pixels, picture.alpha, fmt), model.last_run, ms
 
-        body, ran, ms = await models.run((name, precision, seed), work)
+        body, ran, ms = await models.run((name, precision, seed, max_memory), work)
         headers = {"X-Imgtrans-Model": name, "X-Imgtrans-Device": ran.device, "X-Imgtrans-Precision": ran.precision,
                    "X-Imgtrans-Streamed": str(ran.streamed).lower(), "X-Imgtrans-Ms": f"{ms:.1f}",
                    "X-Imgtrans-Peak-Memory": str(ran.peak_memory)}
@@ -633,7 +637,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
 
             return imageio.encode(grid(model.sample_array(labels, n=n, seed=seed)), None, "png")
 
-        body = await models.run((name, None, None), work)
+        body = await models.run((name, None, None, None), work)
         return Response(body, media_type="image/png", headers={"X-Imgtrans-Model": name})
 
     async def create_job(request: Request) -> Response:
@@ -645,8 +649,8 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         seed = _integer(options.get("seed"), "seed")
         suffix = Path(options.get("name", "")).suffix.lower()
         kind = "video" if suffix in VIDEO_EXTENSIONS else "picture"
-        job = await jobs.create(request, name, kind, (name, options.get("precision") or None, seed),
-                                suffix if kind == "video" else "")
+        key = (name, options.get("precision") or None, seed, _max_memory(options.get("max_memory"), config))
+        job = await jobs.create(request, name, kind, key, suffix if kind == "video" else "")
         return JSONResponse(job.public(), status_code=202, headers={"Location": f"/v1/jobs/{job.id}"})
 
     async def get_job(request: Request) -> Response:
@@ -784,6 +788,18 @@ def _integer(value: str | None, what: str) -> int | None:
     if not value.isdigit() or int(value) >= 2**63:
         raise HTTPError(400, f"{what} must be an integer from 0 to 2**63 - 1, not {value!r}")
     return int(value)
+
+
+def _max_memory(value: str | None, config: ServeConfig) -> int | None:
+    """A request's memory budget: it may lower the server's --max-memory, never raise it."""
+    if not value:
+        return None
+    from imgtrans.memory import parse_size
+
+    asked = parse_size(value)
+    if config.max_memory is not None and asked > parse_size(config.max_memory):
+        raise HTTPError(400, f"max_memory {value} is over the server's --max-memory {config.max_memory}")
+    return asked
 
 
 def _json(status: int, message: str, headers: dict | None = None) -> JSONResponse:

@@ -555,3 +555,19 @@ def test_allow_remote_needs_the_printed_token_and_the_right_host(tmp_path):
     finally:
         server.terminate()
         server.wait(10)
+
+
+def test_max_memory_per_request_streams_and_cannot_exceed_the_servers(tiny_cyclegan, tmp_path):
+    photo = random_image(tmp_path / "big.png", size=(480, 360)).read_bytes()  # about 17 MB whole
+    with Server(max_memory="1GB") as client:
+        whole = client.post("/v1/translate", params={"model": tiny_cyclegan, "precision": "fp32"}, content=photo)
+        streamed = client.post("/v1/translate", params={"model": tiny_cyclegan, "precision": "fp32",
+                                                        "max_memory": "16MB"}, content=photo)
+        assert whole.headers["x-imgtrans-streamed"] == "false" and streamed.headers["x-imgtrans-streamed"] == "true"
+        difference = (np.asarray(Image.open(io.BytesIO(whole.content)), int)
+                      - np.asarray(Image.open(io.BytesIO(streamed.content)), int))
+        assert np.abs(difference).max() <= 1  # the streamed path's rounding, as tests/test_streaming.py allows
+        over = client.post("/v1/translate", params={"model": tiny_cyclegan, "max_memory": "2GB"}, content=photo)
+        assert over.status_code == 400 and "over the server's --max-memory 1GB" in over.json()["error"]
+        bad = client.post("/v1/translate", params={"model": tiny_cyclegan, "max_memory": "lots"}, content=photo)
+        assert bad.status_code == 400 and "bad memory size" in bad.json()["error"]
