@@ -125,6 +125,8 @@ def test_only_the_models_asked_for_are_served(tiny_cyclegan):
 @pytest.mark.parametrize("args,message", [
     (["--host", "0.0.0.0"], "add --allow-remote"),
     (["--models", "vintagee"], "unknown model 'vintagee'"),
+    (["--runs", "no-such-folder"], "--runs no-such-folder: not a folder"),
+    (["--max-job-upload", "lots"], "bad memory size"),
 ])
 def test_serve_refuses_before_listening(cli, args, message):
     result = cli("serve", *args)
@@ -545,6 +547,8 @@ def test_allow_remote_needs_the_printed_token_and_the_right_host(tmp_path):
                 break
             except httpx.TransportError:
                 time.sleep(0.1)
+        page = httpx.get(base + "/")  # the printed address shows the page (it holds no data: no token needed)
+        assert page.status_code == 200 and "<title>imgtrans</title>" in page.text
         assert httpx.get(base + "/v1/models").status_code == 401
         assert httpx.get(base + "/v1/models", headers={"authorization": "Bearer " + token[:-1]}).status_code == 401
         ok = httpx.get(base + "/v1/models", headers={"authorization": f"Bearer {token}"})
