@@ -120,7 +120,8 @@ class WeightsSource:
     `package`/`package_file` a checkpoint inside an installed Python package
     (the source a shipped file was converted from). `sha256` is of the source.
     `member` names the checkpoint inside a tar archive at `url` (authors who
-    publish all their models in one archive).
+    publish all their models in one archive); `sha256` is then the archive's,
+    and the model's recorded source sha256 the member's.
     """
 
     filename: str | None = None
