@@ -278,11 +278,9 @@ class Runs:
                 folder = self.folder(entry.name)
             except HTTPError:
                 continue
-            losses = self._losses(folder)
-            summary = self._read_json(folder, "summary.json")
             config = self._config(folder) or {}
             rows.append({"name": entry.name, "family": config.get("family", config.get("plugin")),
-                         "step": losses[-1]["step"] if losses else None, "finished": summary is not None})
+                         "step": self._last_step(folder), "finished": self._file(folder, "summary.json") is not None})
         return rows
 
     def detail(self, name: str) -> dict:
@@ -320,6 +318,22 @@ class Runs:
             return tomllib.loads(path.read_text(encoding="utf-8")) if path else None
         except (OSError, ValueError, RecursionError):
             return None
+
+    def _last_step(self, folder: Path) -> int | None:
+        """The last logged step, from the log's tail only (the list is polled; a long run's log is large)."""
+        path = self._file(folder, "losses.jsonl")
+        if path is None:
+            return None
+        with open(path, "rb") as fh:
+            fh.seek(max(0, fh.seek(0, 2) - 4096))
+            for line in reversed(fh.read().splitlines()):
+                try:
+                    record = _finite_json(line.decode("utf-8", "replace"))
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("step"), int):
+                    return record["step"]
+        return None
 
     def _losses(self, folder: Path) -> list[dict]:
         path = self._file(folder, "losses.jsonl")

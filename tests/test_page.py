@@ -154,6 +154,8 @@ def test_a_training_run_shows_its_curves_and_grids_and_follows_progress(cli, pag
         expect(page.locator("#r-status")).to_contain_text("finished")
         assert len(page.get_attribute("#r-chart polyline[data-loss='G_A']", "points").split()) == 4
         assert page.text_content("#r-step") == "4"
+        shutil.copytree(run, tmp_path / "runs" / "later")  # a new run appears in the list by itself
+        expect(page.locator("#r-list button[data-run='later']")).to_be_visible()
 
 
 def test_phone_width_and_keyboard(chromium):
@@ -203,3 +205,21 @@ def test_with_a_token_the_page_asks_for_it(tiny_cyclegan, page):
         page.press("#token", "Enter")
         expect(page.locator(f"#t-model option[value='{tiny_cyclegan}']")).to_be_attached()
         assert page.is_hidden("#token-form") and page.text_content("#error") == ""
+
+
+def test_a_conditional_models_grid_through_the_page(cli, page, tmp_path):
+    made = cli("sample", "cgan-digits", "-n", "3", "--seed", "5", "--label", "1", "--label", "7",
+               "-o", tmp_path / "g.png")
+    assert made.exit_code == 0, made.stderr
+    with Server() as client:
+        page.goto(str(client.base_url))
+        page.click("#tab-sample")
+        page.select_option("#s-model", "cgan-digits")
+        for box in page.locator("#s-labels input").all():
+            box.set_checked(box.get_attribute("value") in ("1", "7"))
+        page.fill("#s-n", "3")
+        page.fill("#s-seed", "5")
+        page.click("#s-go")
+        expect(page.locator("#s-result")).to_be_visible()
+        size = page.locator("#s-grid").evaluate("img => img.decode().then(() => [img.naturalWidth, img.naturalHeight])")
+        assert tuple(size) == Image.open(tmp_path / "g.png").size

@@ -75,7 +75,7 @@ function select(tab) {
     $(other.getAttribute("aria-controls")).hidden = !on;
   }
   showError(null);
-  if (tab.id === "tab-runs") loadRuns().catch(showError);
+  if (tab.id === "tab-runs") loadRuns().then(schedule, showError);
   else stopPolling();
 }
 
@@ -291,8 +291,24 @@ function stopPolling() {
   state.poll = null;
 }
 
+// While the view is open: the list every 2 s (new runs appear), and the open run while it trains.
+function schedule() {
+  stopPolling();
+  if ($("view-runs").hidden) return;
+  state.poll = setTimeout(async () => {
+    try {
+      await loadRuns();
+      if (state.run && !state.runFinished) await refreshRun(false);
+    } catch (err) { showError(err); }
+    schedule();
+  }, 2000);
+}
+
 async function loadRuns() {
   const { runs } = await json("/v1/runs");
+  const seen = JSON.stringify(runs);
+  if (seen === state.runList) return;  // unchanged: keep the buttons (and the keyboard focus)
+  state.runList = seen;
   const list = $("r-list");
   list.replaceChildren();
   if (runs.length === 0) list.textContent = "No training runs in the folder yet.";
@@ -316,6 +332,7 @@ async function openRun(name) {
     button.setAttribute("aria-current", String(button.dataset.run === name));
   }
   await refreshRun(true);
+  schedule();
 }
 
 async function refreshRun(first) {
@@ -330,9 +347,7 @@ async function refreshRun(first) {
   showSamples(run.samples, first);
   $("r-summary").textContent = run.summary ? JSON.stringify(run.summary, null, 2) : "(written when training ends)";
   $("r-config").textContent = run.config ? JSON.stringify(run.config, null, 2) : "(unreadable)";
-  if (!run.finished && !$("view-runs").hidden) {
-    state.poll = setTimeout(() => refreshRun(false).catch(showError), 2000);
-  }
+  state.runFinished = run.finished;
 }
 
 function svg(tag, attributes) {
