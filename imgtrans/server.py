@@ -579,8 +579,10 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
+        limits = {"max_upload": config.max_upload, "max_job_upload": config.max_job_upload,
+                  "max_pixels": config.max_pixels, "max_frames": config.max_frames, "max_jobs": config.max_jobs}
         return JSONResponse({"ready": True, "warm": [key[0] for key in models.loaded], "waiting": models.waiting,
-                             "jobs": jobs.active()})
+                             "jobs": jobs.active(), "limits": limits})
 
     async def list_models(request: Request) -> Response:
         rows = []

@@ -86,6 +86,19 @@ def test_a_photo_translated_through_the_page_has_imgtrans_runs_pixels(cli, tiny_
         page.click("#t-go")
         expect(page.locator("#error")).to_contain_text("not an image")
 
+    with Server(max_upload=16 << 10) as client:  # the photo (35 KB) is over it: the page sends it as a job
+        page.goto(str(client.base_url))
+        page.select_option("#t-model", tiny_cyclegan)
+        page.select_option("#t-precision", "fp32")
+        page.set_input_files("#t-file", str(EXAMPLE))
+        page.click("#t-go")
+        expect(page.locator("#t-info")).to_have_text(f"{tiny_cyclegan}: through a job")
+        assert page.text_content("#t-progress-text") == "done: 1 of 1 pictures"
+        with page.expect_download() as download:
+            page.click("#t-download")
+        download.value.save_as(tmp_path / "job.png")
+        assert np.array_equal(np.asarray(Image.open(tmp_path / "job.png")), expected)
+
 
 def test_compare_two_models_side_by_side(tiny_cyclegan, tiny_pix2pix, page):
     with Server() as client:

@@ -5,7 +5,8 @@ const $ = (id) => document.getElementById(id);
 const VIDEO = /\.(mp4|mov|mkv|webm|avi|m4v|gif)$/i;
 const PRECISIONS = ["", "fp32", "tf32", "bf16", "fp16"];
 const COLOURS = ["#0b5cad", "#c0392b", "#27ae60", "#8e44ad", "#d35400", "#16a085", "#7f8c8d", "#b7950b", "#2c3e50"];
-const state = { models: [], token: sessionStorage.getItem("imgtrans-token") || "", run: null, poll: null, job: null };
+const state = { models: [], token: sessionStorage.getItem("imgtrans-token") || "", run: null, poll: null, job: null,
+                limits: { max_upload: Infinity } };
 
 // ---- the API: every error is the server's one-line message ------------------------------------------------
 class ApiError extends Error {}
@@ -157,14 +158,7 @@ $("t-slider").addEventListener("input", () => {
   $("t-after").style.clipPath = "inset(0 0 0 " + $("t-slider").value + "%)";
 });
 
-$("t-go").addEventListener("click", () => guarded($("t-go"), async () => {
-  const file = chosen($("t-file"));
-  const model = $("t-model").value;
-  $("t-result").hidden = true;
-  $("t-video").hidden = true;
-  $("t-download").hidden = true;
-  if (VIDEO.test(file.name) || file.type.startsWith("video/")) return runJob(file, model, $("t-precision").value);
-  const { blob, info } = await translatePicture(file, model, $("t-precision").value);
+function showPicture(file, blob, model, info) {
   $("t-before").src = objectUrl(file, $("t-before").src);
   $("t-after").src = objectUrl(blob, $("t-after").src);
   $("t-slider").dispatchEvent(new Event("input"));
@@ -174,10 +168,24 @@ $("t-go").addEventListener("click", () => guarded($("t-go"), async () => {
   link.href = $("t-after").src;
   link.download = stem(file.name) + "-" + model + ".png";
   link.hidden = false;
+}
+
+$("t-go").addEventListener("click", () => guarded($("t-go"), async () => {
+  const file = chosen($("t-file"));
+  const model = $("t-model").value;
+  $("t-result").hidden = true;
+  $("t-video").hidden = true;
+  $("t-download").hidden = true;
+  $("t-job").hidden = true;
+  // Videos, and pictures over the server's upload limit, go through a job (progress, cancel).
+  const video = VIDEO.test(file.name) || file.type.startsWith("video/");
+  if (video || file.size > state.limits.max_upload) return runJob(file, model, $("t-precision").value, video);
+  const { blob, info } = await translatePicture(file, model, $("t-precision").value);
+  showPicture(file, blob, model, info);
 }));
 
-// ---- jobs: a video, with progress from server-sent events and a cancel button ------------------------------
-async function runJob(file, model, precision) {
+// ---- jobs: a video or a large picture, progress from server-sent events, a cancel button --------------------
+async function runJob(file, model, precision, video) {
   const params = new URLSearchParams({ model, name: file.name });
   if (precision) params.set("precision", precision);
   const job = await json("/v1/jobs?" + params, { method: "POST", body: file });
@@ -188,10 +196,11 @@ async function runJob(file, model, precision) {
     if (last.state === "failed") throw new ApiError(last.error);
     if (last.state !== "done") { $("t-progress-text").textContent = "cancelled"; return; }
     const blob = await (await api(last.result)).blob();
-    const video = $("t-video");
-    video.src = objectUrl(blob, video.src);
-    video.hidden = false;
-    $("t-download").href = video.src;
+    if (!video) return showPicture(file, blob, model, "through a job");
+    const player = $("t-video");
+    player.src = objectUrl(blob, player.src);
+    player.hidden = false;
+    $("t-download").href = player.src;
     $("t-download").download = stem(file.name) + "-" + model + (file.name.match(VIDEO) || [".mp4"])[0];
     $("t-download").hidden = false;
   } finally {
@@ -418,6 +427,7 @@ $("r-slider").addEventListener("input", async () => {
 async function init() {
   const { models } = await json("/v1/models");
   state.models = models;
+  state.limits = (await json("/readyz")).limits;
   for (const id of ["t-model", "s-model", "c-models"]) $(id).replaceChildren();
   for (const select of document.querySelectorAll(".precision")) {
     select.replaceChildren();
