@@ -171,6 +171,7 @@ class ServeConfig:
     max_upload: int = 50 << 20
     max_pixels: int | None = None
     warm_models: int = 4  # loaded models kept (least recently used dropped)
+    warm_bytes: int = 4 << 30  # ... and their weights' bytes in all (the one in use always stays)
     queue: int = 8  # requests waiting for the device beyond the one computing
     extra_hosts: tuple[str, ...] = field(default_factory=tuple)
     runs: Path | None = None  # the training runs served (read-only); None: none
@@ -190,11 +191,13 @@ class HTTPError(Exception):
 
 
 class Models:
-    """Loaded models kept warm (an LRU), one computation at a time, a bounded queue."""
+    """Loaded models kept warm (an LRU bounded in count and in weight bytes),
+    one computation at a time, a bounded queue."""
 
     def __init__(self, config: ServeConfig, registry):
         self.config, self.registry = config, registry
         self.loaded: OrderedDict[tuple, object] = OrderedDict()
+        self.sizes: dict[tuple, int] = {}
         self.lock = asyncio.Lock()
         self.waiting = 0
 
@@ -216,8 +219,12 @@ class Models:
         model = imgtrans.load(name, device=self.config.device, precision=precision, seed=seed,
                               max_memory=max_memory or self.config.max_memory, registry=self.registry)
         self.loaded[key] = model
-        while len(self.loaded) > self.config.warm_models:
-            self.loaded.popitem(last=False)
+        net = model.generator
+        self.sizes[key] = sum(t.numel() * t.element_size() for t in (*net.parameters(), *net.buffers()))
+        while len(self.loaded) > 1 and (len(self.loaded) > self.config.warm_models
+                                        or sum(self.sizes.values()) > self.config.warm_bytes):
+            dropped, _ = self.loaded.popitem(last=False)
+            del self.sizes[dropped]
         return model
 
     async def run(self, key: tuple, work, *, bounded: bool = True):

@@ -575,3 +575,15 @@ def test_max_memory_per_request_streams_and_cannot_exceed_the_servers(tiny_cycle
         assert over.status_code == 400 and "over the server's --max-memory 1GB" in over.json()["error"]
         bad = client.post("/v1/translate", params={"model": tiny_cyclegan, "max_memory": "lots"}, content=photo)
         assert bad.status_code == 400 and "bad memory size" in bad.json()["error"]
+
+
+def test_warm_models_are_bounded_by_their_weights_bytes(tiny_cyclegan, tiny_pix2pix, tmp_path):
+    photo = random_image(tmp_path / "p.png", size=(32, 32)).read_bytes()
+    with Server(warm_bytes=1) as client:  # room for none: only the one just used stays
+        for name in (tiny_cyclegan, tiny_pix2pix):
+            assert client.post("/v1/translate", params={"model": name}, content=photo).status_code == 200
+            assert client.get("/readyz").json()["warm"] == [name]
+    with Server() as client:
+        for name in (tiny_cyclegan, tiny_pix2pix):
+            client.post("/v1/translate", params={"model": name}, content=photo)
+        assert client.get("/readyz").json()["warm"] == [tiny_cyclegan, tiny_pix2pix]

@@ -43,6 +43,8 @@ def register(app: typer.Typer) -> None:
             min=1, help="Video and large-picture jobs queued or running at once (more get 429).")] = 4,
         max_frames: Annotated[int, typer.Option(min=1, help="Frames of one video job.")] = 100_000,
         max_job_upload: Annotated[str, typer.Option(help="Largest file a job accepts.")] = "1GB",
+        warm_memory: Annotated[str, typer.Option(
+            help="Weights of loaded models kept between requests (least recently used dropped first).")] = "4GB",
     ) -> None:
         """Serve the models over HTTP, with a page at / to translate, compare models,
         sample conditional models and watch training runs: GET /v1/models, POST
@@ -72,7 +74,8 @@ def register(app: typer.Typer) -> None:
             app_state.fail(f"--runs {runs}: not a folder")
         config = ServeConfig(host=host, port=port, models=names, device=device, max_memory=max_memory, token=token,
                              cors=cors, max_upload=parse_size(max_upload), max_pixels=max_pixels, runs=runs, ui=ui,
-                             max_jobs=max_jobs, max_frames=max_frames, max_job_upload=parse_size(max_job_upload))
+                             max_jobs=max_jobs, max_frames=max_frames, max_job_upload=parse_size(max_job_upload),
+                             warm_bytes=parse_size(warm_memory))
         shown = f"[{host}]" if ":" in host else host
         app_state.note(f"serving {len(names) if names else len(registry.models)} model(s) on http://{shown}:{port}/ "
                        "(Ctrl-C stops)")
