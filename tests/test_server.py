@@ -520,9 +520,12 @@ def test_fifty_concurrent_requests_are_all_answered_or_refused_with_503(tiny_cyc
                     return own.get("/v1/models").status_code
                 return own.post("/v1/translate", params={"model": tiny_cyclegan}, content=photo).status_code
 
+        assert call(1) == 200  # the model loaded before memory is watched
+        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         with ThreadPoolExecutor(50) as pool:
             statuses = list(pool.map(call, range(50)))
         assert len(statuses) == 50 and set(statuses) <= {200, 503} and statuses.count(200) >= 10, statuses
+        assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 << 10  # KB: the queue bounds it
         assert client.get("/readyz").json()["waiting"] == 0
 
 
