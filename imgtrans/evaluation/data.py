@@ -26,9 +26,11 @@ IDX_SPLITS = {"train": "train", "test": "t10k"}
 
 def labelled(root: Path, split: str) -> tuple[np.ndarray, np.ndarray, tuple[str, ...]]:
     prefix = IDX_SPLITS[split]
-    images_path, labels_path = find_idx(root, f"{prefix}-images-idx3-ubyte"), find_idx(root, f"{prefix}-labels-idx1-ubyte")
+    images_path = find_idx(root, f"{prefix}-images-idx3-ubyte")
+    labels_path = find_idx(root, f"{prefix}-labels-idx1-ubyte")
     if not (images_path and labels_path):
-        raise DatasetError(f"{root}: no {prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz] ({split} split)")
+        raise DatasetError(f"{root}: no {prefix}-images-idx3-ubyte[.gz] and {prefix}-labels-idx1-ubyte[.gz] "
+                           f"({split} split)")
     images, labels = read_idx_pair(images_path, labels_path)
     return (images if images.ndim == 4 else images[..., None]), labels, idx_class_names(root, int(labels.max()) + 1)
 

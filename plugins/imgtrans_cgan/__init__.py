@@ -15,7 +15,8 @@ from .hparams import CGANTrainConfig
 def build_generator(config: CGANConfig):
     from imgtrans_cgan.networks import ConditionalGenerator
 
-    return ConditionalGenerator(z_dim=config.z_dim, num_classes=config.num_classes, ngf=config.ngf, channels=config.channels)
+    return ConditionalGenerator(z_dim=config.z_dim, num_classes=config.num_classes, ngf=config.ngf,
+                                channels=config.channels)
 
 
 def build_discriminator(config: CGANConfig):
