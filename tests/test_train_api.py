@@ -10,6 +10,7 @@ import struct
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,10 @@ import imgtrans
 from imgtrans.training.config import ConfigError
 from imgtrans.training.launch import TrainingError, plan_training
 from imgtrans.training.runs import RunBusyError
+
+def losses_file(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
 
 TINY = {"ngf": 8, "ndf": 8, "netG": "resnet_6blocks", "load_size": 36, "crop_size": 32, "save_every": 4,
         "sample_every": 4, "epochs": 1, "epochs_decay": 1}
@@ -43,6 +48,14 @@ def test_train_from_python_publishes_and_reports_through_events(unaligned, tmp_p
     model = imgtrans.load("lib")
     out = model(np.zeros((32, 32, 3), np.uint8))
     assert out.shape == (32, 32, 3)
+    # the files a model card shows, made from the run by the card's stated command
+    script = Path(__file__).resolve().parents[1] / "scripts" / "card_files.py"
+    made = subprocess.run([sys.executable, str(script), str(result.run_path), "--name", "lib", "--per-epoch",
+                           "-o", str(tmp_path)], capture_output=True, text=True)
+    assert made.returncode == 0, made.stderr
+    assert [r["step"] for r in losses_file(tmp_path / "lib.log.jsonl")] == [4, 8]
+    assert (tmp_path / "lib-losses.png").read_bytes()[:4] == b"\x89PNG"
+    assert 'family = "cyclegan"' in (tmp_path / "lib.config.toml").read_text()
 
 
 def test_library_refusals_are_imgtrans_errors_before_any_work(unaligned, tmp_path):
