@@ -200,6 +200,7 @@ def test_a_video_through_the_page_with_progress_and_cancel(tiny_cyclegan, page, 
         expect(page.locator("#t-download")).to_be_visible()
         assert page.get_attribute("#t-download", "download") == f"short-{tiny_cyclegan}.mp4"
         assert page.text_content("#t-progress-text") == "done: 12 of 12 frames"
+        assert page.is_visible("#t-video") and page.is_visible("#t-video-before")  # side by side
         assert page.locator("#t-video").evaluate("v => v.src.startsWith('blob:')")
 
         page.set_input_files("#t-file", str(long))

@@ -174,7 +174,7 @@ $("t-go").addEventListener("click", () => guarded($("t-go"), async () => {
   const file = chosen($("t-file"));
   const model = $("t-model").value;
   $("t-result").hidden = true;
-  $("t-video").hidden = true;
+  $("t-videos").hidden = true;
   $("t-download").hidden = true;
   $("t-job").hidden = true;
   // Videos, and pictures over the server's upload limit, go through a job (progress, cancel).
@@ -199,7 +199,8 @@ async function runJob(file, model, precision, video) {
     if (!video) return showPicture(file, blob, model, "through a job");
     const player = $("t-video");
     player.src = objectUrl(blob, player.src);
-    player.hidden = false;
+    $("t-video-before").src = objectUrl(file, $("t-video-before").src);
+    $("t-videos").hidden = false;
     $("t-download").href = player.src;
     $("t-download").download = stem(file.name) + "-" + model + (file.name.match(VIDEO) || [".mp4"])[0];
     $("t-download").hidden = false;
