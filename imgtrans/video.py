@@ -14,6 +14,7 @@ under the final name.
 
 from __future__ import annotations
 
+import io
 import os
 import queue
 import threading
@@ -190,10 +191,9 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
         with output:
             audio_out, transcoded = {}, {}
             for stream in audio:
-                try:
+                if _can_copy(av, stream, fmt):
                     audio_out[stream.index] = output.add_stream_from_template(stream)
-                except (av.FFmpegError, ValueError):
-                    # The container cannot hold this codec (AAC in WebM): re-encode that stream.
+                else:  # the container cannot hold this codec (AAC in WebM, Opus in MOV): re-encode that stream
                     try:
                         encoder = output.add_stream("libopus" if fmt == "webm" else "aac", rate=48000 if fmt == "webm"
                                                     else stream.codec_context.sample_rate)
@@ -209,10 +209,12 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
             if width * height > max_pixels:
                 raise VideoError(f"its frames ({width}x{height}) are over the limit of {max_pixels} pixels "
                                  "(decompression-bomb guard; --max-pixels raises it)")
+            turns = _quarter_turns(av, source)
             first_pass = None
             if stats_window is not None and model.normalises_per_image:
-                first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size)
-            state.open(height, width)  # every stream must exist before the first packet is written
+                first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size, turns)
+            # Every stream must exist before the first packet is written; frames are stored upright.
+            state.open(*((width, height) if turns % 2 else (height, width)))
             frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
             errors: list[BaseException] = []
             stop = threading.Event()
@@ -237,7 +239,7 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
                             continue
                         for frame in packet.decode():
                             _check_size(frame, width, height)
-                            frames.put(frame.to_ndarray(format="rgb24"))
+                            frames.put(_upright(frame.to_ndarray(format="rgb24"), turns))
                     for encoder in transcoded.values():
                         for encoded in encoder.encode():
                             state.mux(encoded)
@@ -276,6 +278,37 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
     return VideoResult(count, float(rate), (state.width, state.height), len(audio), cuts, 0.0)
 
 
+def _can_copy(av, stream, fmt: str) -> bool:
+    """Whether the `fmt` container takes this audio stream as it is. Some
+    refusals come only when the header is written (Opus in MOV is
+    "experimental"), after the streams are fixed: tried on a scratch file."""
+    try:
+        with av.open(io.BytesIO(), mode="w", format=fmt) as scratch:
+            scratch.add_stream_from_template(stream)
+            scratch.start_encoding()
+    except (av.FFmpegError, ValueError):
+        return False
+    return True
+
+
+def _quarter_turns(av, source: Path) -> int:
+    """Counter-clockwise quarter turns that show the video upright: phones
+    record sideways and store a display matrix (its rotation, as for a
+    picture's EXIF orientation). Read from the first frame's side data."""
+    container = _open_input(av, source)
+    try:
+        with container:
+            frame = next(container.decode(container.streams.video[0]), None)
+            degrees = getattr(frame, "rotation", 0) or 0
+    except (av.FFmpegError, StopIteration):
+        return 0  # reported by the translation's own decoder
+    return round(degrees / 90) % 4
+
+
+def _upright(pixels: np.ndarray, turns: int) -> np.ndarray:
+    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+
+
 def _check_size(frame, width: int, height: int) -> None:
     """Before converting a frame: the size checked against the limit and
     given to the encoder is the only one (a stream can change it midway)."""
@@ -306,8 +339,8 @@ class _FirstPass:
     frames are recorded in batches when the translation needs them. Holds at
     most a queue and a batch of frames."""
 
-    def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int):
-        self.model, self.window, self.batch_size = model, window, batch_size
+    def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int, turns: int = 0):
+        self.model, self.window, self.batch_size, self.turns = model, window, batch_size, turns
         self.container = _open_input(av, source)
         self.decoded = 0  # frames taken from the scanner so far
         self.done = False
@@ -330,7 +363,7 @@ class _FirstPass:
                 if self.stop.is_set():
                     break
                 _check_size(frame, *size)
-                pixels = frame.to_ndarray(format="rgb24")
+                pixels = _upright(frame.to_ndarray(format="rgb24"), self.turns)
                 histogram = _histogram(pixels)
                 if previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD:
                     shot = index

@@ -264,3 +264,89 @@ def test_held_statistics_make_a_pan_move_exactly(tmp_path):
         error[window] = np.mean([np.abs(b[88:104, 88:160] - a[88:104, 96:168]).mean() for a, b in zip(frames, frames[1:])])
     assert error[1000.0] < 0.1 < error[None], error
 
+
+
+def test_a_rotated_phone_video_comes_out_upright(cli, tmp_path, tiny_cyclegan):
+    """A display matrix (a phone held upright records sideways and says so)
+    was ignored: the output came out sideways, exit 0, without a word."""
+    coded = [np.ascontiguousarray(np.rot90(frame, -1)) for frame in pan(6, size=(33, 47))]  # stored 47 wide, 33 high
+    out = av.open(str(tmp_path / "phone.mp4"), "w")
+    stream = out.add_stream("libx264", rate=10)
+    stream.width, stream.height, stream.pix_fmt, stream.options = 47, 33, "yuv444p", {"crf": "0"}
+    stream.set_display_rotation(90)  # shown turned a quarter counter-clockwise: 33 wide, 47 high
+    for i, pixels in enumerate(coded):
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    result = cli("run", tiny_cyclegan, "phone.mp4", "-o", "out", "--per-frame-stats", "--crf", "0")
+    assert result.exit_code == 0, result.stderr
+    frames, _, _ = read_clip(tmp_path / "out" / "phone.mp4")
+    model = imgtrans.load(tiny_cyclegan, device="cpu")
+    upright = [np.rot90(f, 1) for f in coded]
+    wrong = [np.rot90(f, -1) for f in coded]  # the other quarter turn: same size, content upside down
+    assert frames[0].shape == (47, 33, 3)  # odd sizes: written 4:4:4, nearly lossless at CRF 0
+    right_error = np.abs(np.stack(frames).astype(int) - np.stack(model.translate_frames(upright))).mean()
+    wrong_error = np.abs(np.stack(frames).astype(int) - np.stack(model.translate_frames(wrong))).mean()
+    assert right_error < 6 and wrong_error > 4 * right_error, (right_error, wrong_error)
+    with av.open(str(tmp_path / "out" / "phone.mp4")) as written:  # stored upright: no rotation left to apply
+        assert next(written.decode(video=0)).rotation == 0
+
+
+def test_audio_the_container_cannot_hold_is_re_encoded(cli, tmp_path, tiny_cyclegan):
+    """Opus in MOV is refused only when the header is written: it was reported
+    as a corrupt video."""
+    out = av.open(str(tmp_path / "opus.mkv"), "w")
+    video = out.add_stream("libx264", rate=10)
+    video.width, video.height, video.pix_fmt = 48, 32, "yuv420p"
+    sound = out.add_stream("libopus", rate=48000)
+    sound.layout = "mono"
+    for i, pixels in enumerate(pan(4, size=(48, 32))):
+        frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
+        frame.pts = i
+        for packet in video.encode(frame):
+            out.mux(packet)
+    for packet in video.encode():
+        out.mux(packet)
+    tone = av.AudioFrame.from_ndarray(np.zeros((1, 19200), np.float32), format="fltp", layout="mono")
+    tone.sample_rate, tone.pts = 48000, 0
+    for packet in [*sound.encode(tone), *sound.encode()]:
+        out.mux(packet)
+    out.close()
+    result = cli("run", tiny_cyclegan, "opus.mkv", "-o", "out", "--ext", "mov")
+    assert result.exit_code == 0, result.stderr
+    with av.open(str(tmp_path / "out" / "opus.mov")) as written:
+        assert [s.codec_context.name for s in written.streams.audio] == ["aac"]
+        assert len(list(written.decode(video=0))) == 4
+
+
+def test_a_signal_mid_video_leaves_no_temporary_file(tmp_path, tiny_cyclegan):
+    """SIGTERM killed the process mid-video and left `.imgtrans-*.part`, a
+    partial video, in the output folder."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng = np.random.default_rng(0)
+    write_clip(tmp_path / "long.mp4", [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(60)])
+    random_image(tmp_path / "photo.png")
+    command = [sys.executable, "-m", "imgtrans", "run", tiny_cyclegan, "photo.png", "long.mp4", "-o", "out"]
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 120
+    while not any(p.name.endswith(".part") and p.stat().st_size for p in (tmp_path / "out").glob(".imgtrans-*")):
+        assert process.poll() is None and time.monotonic() < deadline, "the video never started"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 143 and "Traceback" not in err, err
+    [line] = [line for line in err.splitlines() if "error:" in line]
+    assert "interrupted by SIGTERM: 1 translated, 1 not done" in line
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["photo.png"]
+    again = subprocess.run(command, capture_output=True, text=True, env=dict(os.environ), timeout=300)
+    assert again.returncode == 0 and "skipped photo.png" in again.stderr, again.stderr
+    assert len(read_clip(tmp_path / "out" / "long.mp4")[0]) == 60
