@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Literal
 
 from imgtrans import store
-from imgtrans.errors import ImgtransError, OptionError, check_seed
+from imgtrans.errors import ImgtransError, ModelKindError, OptionError, check_seed
 from imgtrans.precision import PRECISIONS
 from imgtrans.registry import Registry, UnknownModelError, WeightsStatus
 from imgtrans.spec import ModelSpec
@@ -219,6 +219,11 @@ def load(
     torch_device = resolve_device(device)
     name = spec.name if spec is not None else path.stem
     if loaded.family.kind == "conditional":
+        from imgtrans.spec import ConditionalGenerator
+
+        if not isinstance(loaded.generator, ConditionalGenerator):
+            raise ModelKindError(f"{name!r}: family {loaded.family.name!r} builds no conditional generator "
+                                 "(z_dim, num_classes, generator(z, labels)); see docs/plugins.md")
         if precision not in (None, "auto", "fp32"):
             raise OptionError(f"{name!r} samples in fp32 only (precision {precision} is for translators)")
         if compile:

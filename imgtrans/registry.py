@@ -67,10 +67,14 @@ class Registry:
         return registry
 
     def add_family(self, family: Family, plugin: str) -> None:
-        from imgtrans.training.contract import check_family
+        from imgtrans.training.contract import training_problem
 
+        if not isinstance(family, Family):
+            self.problems.append(f"a family from plugin {plugin!r} ignored: {type(family).__name__} is not an "
+                                 "imgtrans.Family")
+            return
         key = f"family:{family.name}"
-        problem = check_family(family)
+        problem = family.problem() or training_problem(family)
         if problem is not None:
             self.problems.append(f"family {family.name!r} from plugin {plugin!r} ignored: {problem}")
             return

@@ -8,9 +8,32 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Mapping, Protocol, TypeVar, Union, runtime_checkable
+
+if TYPE_CHECKING:  # torch, numpy and Pillow only for the annotations: importing imgtrans stays cheap
+    import numpy as np
+    import torch
+    from PIL import Image
 
 FamilyKind = Literal["translate", "conditional"]
+FAMILY_KINDS: tuple[FamilyKind, ...] = ("translate", "conditional")
+ConfigT = TypeVar("ConfigT")
+
+# What a translator takes, and gives back in the same kind: a Pillow image, a
+# H x W [x C] uint8 array, or a float tensor in [0, 1] (C x H x W or N x C x H x W).
+Picture = Union["Image.Image", "np.ndarray", "torch.Tensor"]
+
+
+@runtime_checkable
+class ConditionalGenerator(Protocol):
+    """What a conditional family's `build_generator` returns: noise (N x z_dim)
+    and class indices (N) -> images (N x C x H x W) in [-1, 1]. Checked when
+    a model of the family loads."""
+
+    z_dim: int
+    num_classes: int
+
+    def __call__(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor: ...
 
 
 @dataclass(frozen=True)
@@ -63,27 +86,30 @@ class Preprocess:
 
 
 @dataclass(frozen=True)
-class Family:
+class Family(Generic[ConfigT]):
     """A model family: its networks and how to build them from a config.
 
     `config_type` is a frozen dataclass owned by the plugin; every field must be
     JSON-serialisable because the config is stored in the weights metadata.
     The callables import torch lazily (inside the plugin's networks module).
+    `problem()` is checked when a plugin registers the family.
     """
 
     name: str
     summary: str
     kind: FamilyKind
-    config_type: type
-    build_generator: Callable[[Any], Any]
-    build_discriminator: Callable[[Any], Any]
+    config_type: type[ConfigT]
+    # A translator's generator maps N x C x H x W in [-1, 1] to the same shape;
+    # a conditional family's is a ConditionalGenerator.
+    build_generator: Callable[[ConfigT], torch.nn.Module]
+    build_discriminator: Callable[[ConfigT], torch.nn.Module]
     # Spatial multiple the generator needs (input is padded up to it).
-    pad_multiple: Callable[[Any], int] = lambda config: 1
+    pad_multiple: Callable[[ConfigT], int] = lambda config: 1
     # Smallest side the generator accepts (smaller pictures are padded up to it).
-    min_side: Callable[[Any], int] = lambda config: 1
+    min_side: Callable[[ConfigT], int] = lambda config: 1
     # Rename keys of a foreign checkpoint to this family's names (timm's
     # checkpoint_filter_fn): receives the state dict and the config.
-    checkpoint_filter: Callable[[dict, Any], dict] | None = None
+    checkpoint_filter: Callable[[dict, ConfigT], dict] | None = None
     # Training: the recipe's config dataclass (a subclass of
     # imgtrans.training.config.TrainConfig, torch-free) and a lazy factory
     # make_recipe(config, family, device) returning the recipe object.
@@ -94,7 +120,28 @@ class Family:
     # build and train, as timm's test configs. Defaults are used where empty.
     test_options: Mapping[str, Any] = field(default_factory=dict)
 
-    def make_config(self, overrides: Mapping[str, Any] | None = None) -> Any:
+    def problem(self) -> str | None:
+        """Why this declaration cannot be used, or None (torch-free)."""
+        from imgtrans.names import UnsafeNameError, check_component
+
+        try:
+            check_component(self.name, "family name")
+        except UnsafeNameError as exc:
+            return str(exc)
+        if self.kind not in FAMILY_KINDS:
+            return f"kind must be one of {', '.join(FAMILY_KINDS)}, not {self.kind!r}"
+        if not (isinstance(self.config_type, type) and dataclasses.is_dataclass(self.config_type)):
+            return "config_type must be a dataclass"
+        for name in ("build_generator", "build_discriminator", "pad_multiple", "min_side"):
+            if not callable(getattr(self, name)):
+                return f"{name} must be callable"
+        if self.checkpoint_filter is not None and not callable(self.checkpoint_filter):
+            return "checkpoint_filter must be callable"
+        if not isinstance(self.test_options, Mapping):
+            return "test_options must be a mapping"
+        return None
+
+    def make_config(self, overrides: Mapping[str, Any] | None = None) -> ConfigT:
         """Build a validated config, ignoring keys the config does not know.
 
         Unknown keys are an error so a typo in `--netG` style options is caught.

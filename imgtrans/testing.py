@@ -105,11 +105,13 @@ def _check(report: Report, name: str, run):
 
 
 def _registry_with(family: Family, registry: Registry | None) -> Registry:
-    from imgtrans.hub import default_registry
+    """`registry` (default: a fresh one of the installed plugins) knowing `family`,
+    which need not be installed; the process's default registry is left alone."""
+    from imgtrans.plugins import make_plugin_manager
 
-    registry = registry or default_registry()
+    registry = registry or Registry.from_plugin_manager(make_plugin_manager())
     if registry.families.get(family.name) is not family:
-        registry.families[family.name] = family  # a family under test need not be installed
+        registry.families[family.name] = family
     return registry
 
 

@@ -52,3 +52,40 @@ def test_a_broken_family_is_named_with_the_check_that_failed(tmp_path):
     broken = dataclasses.replace(family, name="cropping", build_generator=cropping)
     with pytest.raises(ContractError, match=r"cropping: size and range at \d+x\d+"):
         check_family(broken, tmp_path)
+
+
+def test_a_family_declaration_is_checked_when_a_plugin_registers_it():
+    import dataclasses
+
+    from imgtrans.registry import Registry
+
+    family = default_registry().family("cyclegan")
+    registry = Registry()
+    for broken, reason in [
+        (dataclasses.replace(family, name="bad/name"), "contains a path separator"),
+        (dataclasses.replace(family, name="clip", kind="video"), "kind must be one of translate, conditional"),
+        (dataclasses.replace(family, name="plain", config_type=dict), "config_type must be a dataclass"),
+        (dataclasses.replace(family, name="uncallable", min_side=3), "min_side must be callable"),
+        ("cyclegan", "str is not an imgtrans.Family"),
+    ]:
+        registry.add_family(broken, "broken-plugin")
+        assert reason in registry.problems[-1] and "broken-plugin" in registry.problems[-1]
+    assert registry.families == {}
+    registry.add_family(family, "builtin")
+    assert registry.families == {"cyclegan": family}
+
+
+def test_a_conditional_family_must_build_a_conditional_generator(tmp_path):
+    import dataclasses
+
+    import imgtrans
+    from imgtrans.testing import _registry_with, _save
+
+    cgan = default_registry().family("cgan")
+    translator_like = dataclasses.replace(cgan, name="notcond",
+                                          build_generator=default_registry().family("cyclegan").build_generator)
+    config = default_registry().family("cyclegan").make_config({"ngf": 4, "netG": "resnet_1blocks"})
+    registry = _registry_with(dataclasses.replace(translator_like, config_type=type(config)), None)
+    _save(registry.family("notcond"), config, registry.family("notcond").build_generator(config), tmp_path / "n.safetensors")
+    with pytest.raises(imgtrans.ModelKindError, match="builds no conditional generator"):
+        imgtrans.load(tmp_path / "n.safetensors", registry=registry)

@@ -27,34 +27,53 @@ The engine calls, in this order:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Protocol, runtime_checkable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol, runtime_checkable
 
 from imgtrans.errors import ImgtransError
+
+if TYPE_CHECKING:  # annotations only: this module stays torch-free
+    import numpy as np
+    import torch
+
+    from imgtrans.training.recipe_tools import Export
 
 
 class RecipeError(ImgtransError):
     """A plugin's recipe or training config breaks the contract."""
 
 
+class TrainingDataset(Protocol):
+    """What `recipe.dataset(root)` returns: examples by index, each a mapping
+    of tensors (and `set_epoch(epoch)` where augmentation depends on it)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, index: int) -> Mapping[str, torch.Tensor]: ...
+
+
 @runtime_checkable
 class Recipe(Protocol):
-    networks: Mapping[str, Any]
-    optimizers: Mapping[str, Any]
+    """A family's training recipe (see the module docstring for the order of calls)."""
 
-    def dataset(self, root) -> Any: ...
+    networks: Mapping[str, torch.nn.Module]
+    optimizers: Mapping[str, torch.optim.Optimizer]
 
-    def exports(self) -> list: ...
+    def dataset(self, root: Path) -> TrainingDataset: ...
 
-    def train_step(self, batch: Mapping[str, Any], update: Callable[[str, Any], None]) -> Mapping[str, Any]: ...
+    def exports(self) -> list[Export]: ...
 
-    def sample_grid(self, batch: Mapping[str, Any]) -> Any: ...
+    def train_step(self, batch: Mapping[str, torch.Tensor],
+                   update: Callable[[str, torch.Tensor], None]) -> Mapping[str, torch.Tensor | float]: ...
 
-    def extra_state(self) -> dict: ...
+    def sample_grid(self, batch: Mapping[str, torch.Tensor]) -> np.ndarray: ...
 
-    def load_extra_state(self, state: dict) -> None: ...
+    def extra_state(self) -> dict[str, Any]: ...
+
+    def load_extra_state(self, state: dict[str, Any]) -> None: ...
 
 
-def check_family(family) -> str | None:
+def training_problem(family) -> str | None:
     """Why a family's training declaration is unusable, or None (run at
     registration, without importing torch)."""
     from imgtrans.training.config import TrainConfig
