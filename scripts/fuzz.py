@@ -2,7 +2,7 @@
 examples than the test suite's short run. A failure prints the input that
 crashed (add it to tests/test_fuzz.py as an @example).
 
-Usage: python scripts/fuzz.py [--examples 20000] [--target image|weights|idx|config|names|video]
+Usage: python scripts/fuzz.py [--examples 20000] [--target image|jpeg-size|weights|idx|config|names|video]
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fuzz_targets import (  # noqa: E402
     VIDEO_SUFFIXES,
     check_name,
+    decode_declared_size,
     decode_image,
     mutated,
     read_config,
@@ -37,6 +38,7 @@ def main() -> None:
 
     targets = {
         "image": given(mutated("image"))(decode_image),
+        "jpeg-size": given(st.integers(1, 65535), st.integers(1, 65535), st.booleans())(decode_declared_size),
         "weights": given(mutated("safetensors"))(read_weights),
         "idx": given(mutated("idx"), st.booleans())(read_idx_file),
         "config": given(st.text(max_size=400))(lambda text: read_config(text, CycleGANTrainConfig)),

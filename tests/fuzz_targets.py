@@ -112,6 +112,31 @@ def decode_image(data: bytes) -> None:
     assert picture.pixels.dtype == np.uint8 and picture.pixels.shape[2] == 3
 
 
+def _jpeg_seed(progressive: bool) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (16, 16, 3), dtype=np.uint8)).save(
+        buffer, "JPEG", progressive=progressive)
+    return buffer.getvalue()
+
+
+JPEG_SEEDS = {False: _jpeg_seed(False), True: _jpeg_seed(True)}
+
+
+def decode_declared_size(width: int, height: int, progressive: bool) -> None:
+    """A small JPEG whose frame header declares another size (libjpeg fills
+    what its data lacks with grey): refused, or decoded at that size, never
+    at more pixels than its bytes can hold (one bit per 8x8 block)."""
+    data = bytearray(JPEG_SEEDS[progressive])
+    frame = data.find(b"\xff\xc2" if progressive else b"\xff\xc0")
+    data[frame + 5 : frame + 9] = struct.pack(">HH", height, width)
+    try:
+        picture = imageio.decode(bytes(data), channels=3, max_pixels=1 << 22)
+    except imageio.ImageError as error:
+        assert "\n" not in str(error)
+        return
+    assert picture.size == (width, height) and -(-width // 8) * -(-height // 8) <= len(data) * 8
+
+
 def read_weights(data: bytes) -> None:
     with tempfile.NamedTemporaryFile(suffix=".safetensors") as fh:
         fh.write(data)
