@@ -56,7 +56,8 @@ def main() -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    env = {**os.environ, "IMGTRANS_HOME": tempfile.mkdtemp(prefix="imgtrans-bench-")}
+    home = tempfile.TemporaryDirectory(prefix="imgtrans-bench-")  # a clean cache, removed at the end
+    env = {**os.environ, "IMGTRANS_HOME": home.name}
     server = subprocess.Popen([sys.executable, "-m", "imgtrans", "serve", "--port", str(port), "--models",
                                options.model], env=env, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
@@ -110,6 +111,7 @@ def main() -> None:
     finally:
         server.terminate()
         server.wait(30)
+        home.cleanup()
 
     print("| measurement | result | detail |")
     print("| --- | --- | --- |")

@@ -29,6 +29,7 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -70,7 +71,7 @@ _JOB = _param("id", "a job id (POST /v1/jobs)", required=True, where="path")
 _RUN = _param("name", "a run folder's name under --runs", required=True, where="path")
 
 # The API, described once: served at /openapi.json and drawn at /docs (a page of our own: no CDN).
-OPENAPI = {
+OPENAPI: dict[str, Any] = {
     "openapi": "3.1.0",
     "info": {"title": "imgtrans", "version": "1", "description": "Image-to-image translation with GANs over HTTP."},
     "paths": {
@@ -255,7 +256,7 @@ class Runs:
 
     def _inside(self, path: Path) -> Path | None:
         resolved = path.resolve()
-        return resolved if resolved.is_relative_to(self.root) else None
+        return resolved if self.root is not None and resolved.is_relative_to(self.root) else None
 
     def folder(self, name: str) -> Path:
         if self.root is None:
@@ -276,7 +277,7 @@ class Runs:
         except (OSError, ValueError, RecursionError):
             return None  # being written, or damaged: shown as absent
 
-    def list(self) -> list[dict]:
+    def index(self) -> list[dict]:
         if self.root is None:
             raise HTTPError(404, "no training runs here: start the server with --runs DIR")
         rows = []
@@ -292,7 +293,7 @@ class Runs:
 
     def detail(self, name: str) -> dict:
         folder = self.folder(name)
-        samples = []
+        samples: list[dict[str, Any]] = []
         sample_dir = self._inside(folder / "samples")
         if sample_dir is not None and sample_dir.is_dir():
             for entry in sample_dir.iterdir():
@@ -708,7 +709,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         return FileResponse(job.output, media_type=media, filename=f"{job.model}{suffix}")
 
     async def list_runs(request: Request) -> Response:
-        return JSONResponse({"runs": await run_in_threadpool(runs.list)})
+        return JSONResponse({"runs": await run_in_threadpool(runs.index)})
 
     async def get_run(request: Request) -> Response:
         return JSONResponse(await run_in_threadpool(runs.detail, request.path_params["name"]),
@@ -766,11 +767,12 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
               Route("/v1/runs", list_runs), Route("/v1/runs/{name}", get_run),
               Route("/v1/runs/{name}/samples/{file}", run_sample),
               Route("/openapi.json", openapi), Route("/docs", docs)]
+    handlers: dict[Any, Any] = {HTTPError: _http_error, ImgtransError: _library_error, 404: _not_found,
+                                405: _not_allowed, ClientDisconnect: _gone, Exception: _internal}
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(BodyTimeout, idle=config.body_idle_s, total=config.body_total_s),
                                 Middleware(BaseHTTPMiddleware, dispatch=guard)],
-                    exception_handlers={HTTPError: _http_error, ImgtransError: _library_error, 404: _not_found,
-                                        405: _not_allowed, ClientDisconnect: _gone, Exception: _internal})
+                    exception_handlers=handlers)
     app.state.jobs = jobs
     return app
 

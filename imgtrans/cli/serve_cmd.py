@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -20,23 +20,23 @@ def register(app: typer.Typer) -> None:
         host: Annotated[str, typer.Option(
             help="Address to listen on; anything but loopback needs --allow-remote.")] = "127.0.0.1",
         port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8080,
-        models: Annotated[Optional[str], typer.Option(
+        models: Annotated[str | None, typer.Option(
             help="Serve only these models, comma-separated (default: all).")] = None,
-        device: Annotated[Optional[str], typer.Option(
+        device: Annotated[str | None, typer.Option(
             help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
-        max_memory: Annotated[Optional[str], typer.Option(
+        max_memory: Annotated[str | None, typer.Option(
             help="Memory for one picture and its activations (default: from free memory).")] = None,
-        token: Annotated[Optional[str], typer.Option(
+        token: Annotated[str | None, typer.Option(
             help="Require `Authorization: Bearer TOKEN` (default with --allow-remote: a new one, "
                  "printed once).")] = None,
         allow_remote: Annotated[bool, typer.Option(
             "--allow-remote", help="Allow a non-loopback --host (a token is then required).")] = False,
-        cors: Annotated[Optional[str], typer.Option(
+        cors: Annotated[str | None, typer.Option(
             help="Allow this one origin to call the API from a browser (default: none).")] = None,
         max_upload: Annotated[str, typer.Option(help="Largest upload accepted.")] = "50MB",
-        max_pixels: Annotated[Optional[int], typer.Option(
+        max_pixels: Annotated[int | None, typer.Option(
             min=1, help="Refuse pictures with more pixels (default: Pillow's, about 89 million).")] = None,
-        runs: Annotated[Optional[Path], typer.Option(
+        runs: Annotated[Path | None, typer.Option(
             help="Serve the training runs in this folder (read-only): GET /v1/runs.")] = None,
         ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the page at / (--no-ui: the API only).")] = True,
         max_jobs: Annotated[int, typer.Option(
