@@ -389,9 +389,7 @@ class Job:
     done: int = 0
     total: int | None = None
     error: str | None = None
-    created: float = field(default_factory=time.time)
     started: float | None = None
-    finished: float | None = None
     cancel: threading.Event = field(default_factory=threading.Event)
     version: int = 0  # bumped on every change (server-sent events)
 
@@ -487,10 +485,7 @@ class Jobs:
             log.exception("job %s failed", job.id)
             job.update(state="failed", error="internal error; the server's log has the details")
         finally:
-            job.finished = time.time()
-            if job.state != "done":
-                shutil.rmtree(job.folder, ignore_errors=True)  # nothing half-made is kept
-            if job.id not in self.jobs:  # deleted while it ran
+            if job.state != "done" or job.id not in self.jobs:  # nothing half-made is kept, nor a deleted job's
                 shutil.rmtree(job.folder, ignore_errors=True)
             self._evict()
 
