@@ -84,7 +84,7 @@ class TranslationModel(_Model):
         self.channels = getattr(config, "input_nc", preprocess.channels)
         self.output_channels = getattr(config, "output_nc", self.channels)
         self._translator = Translator(loaded.generator, device=device, pad_multiple=self.pad_multiple,
-                                      options=options, preprocess=preprocess, min_side=self.min_side)
+                                      options=options, preprocess=preprocess, min_side=self.min_side, owned=True)
 
     @property
     def streamed_last(self) -> bool:

@@ -10,6 +10,7 @@ whole-image pass would not fit the memory budget runs streamed
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass
 
@@ -213,7 +214,12 @@ class Translator:
     """
 
     def __init__(self, generator: nn.Module, *, device: torch.device, pad_multiple: int, options: InferenceOptions,
-                 preprocess: Preprocess = Preprocess(), min_side: int = 1):
+                 preprocess: Preprocess = Preprocess(), min_side: int = 1, owned: bool = False):
+        """`generator` is copied before its layers are swapped for inference
+        ones, so the caller's network is never changed; `owned=True` (a
+        network just built from a file, used nowhere else) skips the copy."""
+        if not owned:
+            generator = copy.deepcopy(generator)
         self.device = device = torch.device(device)
         self.pad_multiple = pad_multiple
         self.min_side = min_side
@@ -251,10 +257,6 @@ class Translator:
                 raise
             reason = next((line.strip() for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
             raise OptionError(f"compile failed ({reason[:200]}): run without compile") from None
-
-    def padded_shape(self, pixels: np.ndarray) -> tuple[int, int]:
-        h, w = pixels.shape[:2]
-        return padded_size(h, self.pad_multiple, self.min_side), padded_size(w, self.pad_multiple, self.min_side)
 
     def seeds(self, batch: list[np.ndarray]) -> list[int]:
         if self.options.seed is None:

@@ -115,10 +115,30 @@ def test_concurrent_calls_equal_sequential_ones(pix2pix):
     assert all(np.array_equal(r, e) for r, e in zip(results, expected))
 
 
-def test_loading_does_not_touch_a_shared_network():
+def test_translating_never_changes_the_callers_network():
+    """A network handed to the translator keeps its layers, weights, mode and
+    dtype (inference swaps norms and dropout in its own copy); two loads of one
+    model share no tensor."""
+    import copy
+
+    import torch
+
+    from imgtrans.translate import InferenceOptions, Translator
+
     first = imgtrans.load("vintage", device="cpu")
     second = imgtrans.load("vintage", device="cpu")
-    assert first.generator is not second.generator
+    assert not {p.data_ptr() for p in first.generator.parameters()} & {p.data_ptr() for p in second.generator.parameters()}
+    registry = imgtrans.hub.default_registry()
+    for family, options in (("cyclegan", {"ngf": 4, "netG": "resnet_1blocks"}), ("pix2pix", {"ngf": 4, "netG": "unet_32"})):
+        fam = registry.family(family)
+        net = fam.build_generator(fam.make_config(options)).train()
+        before = copy.deepcopy(net)
+        translator = Translator(net, device="cpu", pad_multiple=fam.pad_multiple(fam.make_config(options)),
+                                options=InferenceOptions(seed=0, precision="bf16"))
+        translator([np.zeros((40, 36, 3), np.uint8)])
+        assert net.training and [type(m) for m in net.modules()] == [type(m) for m in before.modules()], family
+        assert all(torch.equal(a, b) and a.dtype == b.dtype
+                   for a, b in zip(net.state_dict().values(), before.state_dict().values())), family
 
 
 def test_sample_is_seeded():
