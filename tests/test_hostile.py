@@ -399,6 +399,15 @@ def test_tiny_pictures_translate_under_an_address_space_limit(tmp_path, tiny_cyc
         code, _, err = finished(piped)
     assert code == 0 and not errors_of(err), err
 
+    def too_small_for_torch():
+        resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20))
+
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    process = imgtrans_process("run", tiny_cyclegan, "a.png", "-o", "out2", env=env, preexec_fn=too_small_for_torch)
+    code, _, err = finished(process)
+    [line] = errors_of(err)
+    assert code == 2 and "imgtrans: error: cannot load torch (" in line and "(ulimit -v)" in line
+
 
 def test_a_full_temporary_folder_fails_only_the_streamed_picture(tmp_path, tiny_cyclegan):
     """A large picture streams through files in the temporary folder; when

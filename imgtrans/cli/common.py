@@ -78,11 +78,23 @@ def guard(command):
             silence_stdout()
             raise typer.Exit(BROKEN_PIPE_STATUS) from None
         except ImportError as exc:  # e.g. torch's libraries under an address-space limit (ulimit -v)
-            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            _print_error(f"cannot load {exc.name or 'a library'} ({reason})")
+            _print_error(import_failure(exc))
             raise typer.Exit(USAGE_ERROR) from None
 
     return wrapper
+
+
+def import_failure(exc: ImportError) -> str:
+    """One line for a library that does not load, naming it (from its file
+    when Python names only the submodule, torch's `_C`) and, for a shared
+    library the loader could not map, the likely cause."""
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    name = exc.name or "a library"
+    if exc.path and "site-packages" in exc.path:
+        name = exc.path.split("site-packages", 1)[1].strip("/").split("/")[0]
+    if "failed to map segment" in reason or "cannot allocate memory" in reason.lower():
+        reason += "; the address space may be limited (ulimit -v)"
+    return f"cannot load {name} ({reason})"
 
 
 def _print_error(message: str) -> None:
