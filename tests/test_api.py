@@ -127,9 +127,11 @@ def test_translating_never_changes_the_callers_network():
 
     first = imgtrans.load("vintage", device="cpu")
     second = imgtrans.load("vintage", device="cpu")
-    assert not {p.data_ptr() for p in first.generator.parameters()} & {p.data_ptr() for p in second.generator.parameters()}
+    assert not ({p.data_ptr() for p in first.generator.parameters()}
+                & {p.data_ptr() for p in second.generator.parameters()})
     registry = imgtrans.hub.default_registry()
-    for family, options in (("cyclegan", {"ngf": 4, "netG": "resnet_1blocks"}), ("pix2pix", {"ngf": 4, "netG": "unet_32"})):
+    for family, options in (("cyclegan", {"ngf": 4, "netG": "resnet_1blocks"}),
+                            ("pix2pix", {"ngf": 4, "netG": "unet_32"})):
         fam = registry.family(family)
         net = fam.build_generator(fam.make_config(options)).train()
         before = copy.deepcopy(net)

@@ -86,6 +86,7 @@ def test_a_conditional_family_must_build_a_conditional_generator(tmp_path):
                                           build_generator=default_registry().family("cyclegan").build_generator)
     config = default_registry().family("cyclegan").make_config({"ngf": 4, "netG": "resnet_1blocks"})
     registry = _registry_with(dataclasses.replace(translator_like, config_type=type(config)), None)
-    _save(registry.family("notcond"), config, registry.family("notcond").build_generator(config), tmp_path / "n.safetensors")
+    _save(registry.family("notcond"), config, registry.family("notcond").build_generator(config),
+          tmp_path / "n.safetensors")
     with pytest.raises(imgtrans.ModelKindError, match="builds no conditional generator"):
         imgtrans.load(tmp_path / "n.safetensors", registry=registry)
