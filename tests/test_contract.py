@@ -38,6 +38,17 @@ def test_the_example_plugin_keeps_the_contract(tmp_path):
     assert len([name for name in report.passed if name.startswith("size and range")]) >= 2
 
 
+def test_the_example_plugins_own_test_runs_the_checks(tmp_path):
+    """What a plugin author gets: their suite calls check_family and passes."""
+    import os
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(EXAMPLE), os.environ.get("PYTHONPATH", "")]))
+    result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE / "tests"),
+                             "--basetemp", str(tmp_path / "t")], cwd=EXAMPLE, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "1 passed" in result.stdout, result.stdout + result.stderr
+
+
 def test_a_broken_family_is_named_with_the_check_that_failed(tmp_path):
     """The checks can fail: a generator that crops its output breaks the size check."""
     import dataclasses
