@@ -58,7 +58,8 @@ def test_shipped_digits_model_samples_offline(cli, tmp_path):
         assert np.asarray(im).std() > 10  # a picture, not a blank
 
 
-@pytest.mark.parametrize("model, classifier, floor", [("cgan-digits", "digits", 0.95), ("cgan-fashion", "fashion", 0.7)])
+@pytest.mark.parametrize("model, classifier, floor",
+                         [("cgan-digits", "digits", 0.95), ("cgan-fashion", "fashion", 0.7)])
 def test_samples_are_of_the_asked_class(model, classifier, floor):
     """The shipped reference classifier puts samples drawn for a label in that
     label (50 a class, seed 0: every digit class 1.0, fashion 0.80 to 1.0 when
