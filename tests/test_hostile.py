@@ -635,3 +635,41 @@ def test_library_misuse_of_video_arguments_is_an_imgtrans_error(tiny_cyclegan, c
     model = imgtrans.load(tiny_cyclegan, device="cpu")
     with pytest.raises(imgtrans.ImgtransError, match=reason):
         call(model, np.zeros((16, 16, 3), np.uint8))
+
+
+class Trickle(http.server.BaseHTTPRequestHandler):
+    """A checkpoint that arrives slowly (and never completes)."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Length", str(100 << 20))
+        self.end_headers()
+        try:
+            for _ in range(2000):
+                self.wfile.write(b"x" * 4096)
+                time.sleep(0.02)
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def log_message(self, *args):
+        pass
+
+
+def test_a_signal_during_a_download_leaves_nothing_in_the_cache(tmp_path):
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Trickle)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    random_image(tmp_path / "a.png")
+    env = dict(os.environ, IMGTRANS_MIRROR=f"http://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        process = imgtrans_process("run", "horse2zebra", "a.png", "-o", "out", env=env)
+        deadline = time.monotonic() + 60
+        while not any(p.stat().st_size for p in store.cache_dir().glob(".download.*.part")):
+            assert process.poll() is None and time.monotonic() < deadline, process.stderr.read()
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        code, _, err = finished(process, timeout=30)
+    finally:
+        httpd.shutdown()
+    assert code == 143 and errors_of(err) == ["imgtrans: error: interrupted by SIGTERM: nothing translated; the same "
+                                              "command starts again"]
+    assert list(store.cache_dir().iterdir()) == [] and not (tmp_path / "out").exists()
