@@ -28,10 +28,11 @@ def atomic_target(path: Path, *, overwrite: bool) -> Iterator[Path]:
     clobbered. The temporary file is removed in every case.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A short temporary name: the final name may be near the file-system limit.
-    fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
+    tmp = ""
+    try:  # a signal (SIGINT/SIGTERM raise in `imgtrans run`) right after creating it still removes it
+        # A short temporary name: the final name may be near the file-system limit.
+        fd, tmp = tempfile.mkstemp(prefix=".imgtrans-", suffix=".part", dir=path.parent)
+        os.close(fd)
         yield Path(tmp)
         set_default_mode(tmp)
         if overwrite:
@@ -39,7 +40,8 @@ def atomic_target(path: Path, *, overwrite: bool) -> Iterator[Path]:
         else:
             os.link(tmp, path)
     finally:
-        Path(tmp).unlink(missing_ok=True)
+        if tmp:
+            Path(tmp).unlink(missing_ok=True)
 
 
 def write_atomic(path: Path, data: bytes, *, overwrite: bool) -> None:
