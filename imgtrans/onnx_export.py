@@ -21,7 +21,7 @@ from torch import nn
 
 from imgtrans.errors import ImgtransError, OptionError
 from imgtrans.files import atomic_target
-from imgtrans.translate import Float32InstanceNorm, PerImageBatchNorm, PerImageDropout
+from imgtrans.inference_layers import Float32InstanceNorm, PerImageBatchNorm, PerImageDropout
 
 DEFAULT_OPSET = 18
 

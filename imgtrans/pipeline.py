@@ -21,10 +21,11 @@ from PIL import Image
 from imgtrans import imageio
 from imgtrans.errors import ModelKindError, OptionError, check_seed
 from imgtrans.imageio import ImageError
+from imgtrans.inference_layers import FrameStatistics
 from imgtrans.loading import LoadedModel
 from imgtrans.spec import Preprocess, ScaleSensitivity
 from imgtrans.temporal import DEFAULT_WINDOW
-from imgtrans.translate import FrameStatistics, InferenceOptions, Translator
+from imgtrans.translate import InferenceOptions, Translator
 
 MAX_SAMPLES = 65536  # images in one sample() call
 
