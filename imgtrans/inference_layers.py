@@ -113,7 +113,7 @@ class Float32InstanceNorm(nn.InstanceNorm2d):
 
     @classmethod
     def replacing(cls, norm: nn.InstanceNorm2d, number: int = 0,
-                  video: VideoStatistics | None = None) -> "Float32InstanceNorm":
+                  video: VideoStatistics | None = None) -> Float32InstanceNorm:
         new = cls(norm.num_features, eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
                   track_running_stats=norm.track_running_stats)
         new.load_state_dict(norm.state_dict())

@@ -7,8 +7,9 @@ through the lazy callables a `Family` carries.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, Generic, Literal, Mapping, Protocol, TypeVar, Union, runtime_checkable
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, TypeVar, Union, runtime_checkable
 
 if TYPE_CHECKING:  # torch, numpy and Pillow only for the annotations: importing imgtrans stays cheap
     import numpy as np
@@ -70,7 +71,7 @@ class Preprocess:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "Preprocess":
+    def from_dict(cls, data: Mapping[str, Any]) -> Preprocess:
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import math
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -140,7 +141,6 @@ def _save(family: Family, config: Any, generator, path: Path) -> None:
 
 def _round_trip(registry: Registry, generator, path: Path):
     import imgtrans
-
     from imgtrans import weights as wfile
 
     stored, ours = wfile.load_tensors(path), generator.state_dict()
@@ -167,10 +167,9 @@ def _translate(model, h: int, w: int) -> None:
 
 
 def _streamed(registry: Registry, path: Path, family: Family, config: Any) -> None:
-    import imgtrans
-
     import torch
 
+    import imgtrans
     from imgtrans.loading import load_generator
     from imgtrans.pipeline import TranslationModel
     from imgtrans.translate import InferenceOptions

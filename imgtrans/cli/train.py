@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -28,24 +28,24 @@ def register(app: typer.Typer) -> None:
     )
     def train_command(
         ctx: typer.Context,
-        family: Annotated[Optional[str], typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
-        data: Annotated[Optional[Path], typer.Option(help="Dataset folder (trainA/trainB, train/ or A/B, class folders or IDX files).")] = None,
-        name: Annotated[Optional[str], typer.Option(help="Run name: runs/NAME, and the exported model's name.")] = None,
-        config_file: Annotated[Optional[Path], typer.Option("--config", help="A TOML recipe (see --print-config).")] = None,
-        epochs: Annotated[Optional[int], typer.Option(help="Epochs at the initial learning rate.")] = None,
-        epochs_decay: Annotated[Optional[int], typer.Option(help="Epochs of linear decay to zero.")] = None,
-        batch_size: Annotated[Optional[int], typer.Option(help="Images per step (per process).")] = None,
-        lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.")] = None,
-        max_steps: Annotated[Optional[int], typer.Option(help="Stop after N steps in all.")] = None,
-        save_every: Annotated[Optional[int], typer.Option(help="Steps between checkpoints.")] = None,
-        sample_every: Annotated[Optional[int], typer.Option(help="Steps between sample grids.")] = None,
-        seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
-        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
-        precision: Annotated[Optional[str], typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
-        workers: Annotated[Optional[int], typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process; default: none on the CPU, up to 8 on a GPU).")] = None,
+        family: Annotated[str | None, typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
+        data: Annotated[Path | None, typer.Option(help="Dataset folder (trainA/trainB, train/ or A/B, class folders or IDX files).")] = None,
+        name: Annotated[str | None, typer.Option(help="Run name: runs/NAME, and the exported model's name.")] = None,
+        config_file: Annotated[Path | None, typer.Option("--config", help="A TOML recipe (see --print-config).")] = None,
+        epochs: Annotated[int | None, typer.Option(help="Epochs at the initial learning rate.")] = None,
+        epochs_decay: Annotated[int | None, typer.Option(help="Epochs of linear decay to zero.")] = None,
+        batch_size: Annotated[int | None, typer.Option(help="Images per step (per process).")] = None,
+        lr: Annotated[float | None, typer.Option(help="Adam learning rate.")] = None,
+        max_steps: Annotated[int | None, typer.Option(help="Stop after N steps in all.")] = None,
+        save_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
+        sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids.")] = None,
+        seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        precision: Annotated[str | None, typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
+        workers: Annotated[int | None, typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process; default: none on the CPU, up to 8 on a GPU).")] = None,
         compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: about a minute of compiling first, for long runs (docs/training.md).")] = False,
         amp: Annotated[bool, typer.Option(hidden=True, help="Old spelling of --precision fp16.")] = False,
-        resume: Annotated[Optional[Path], typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,
+        resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,
         out: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
         force: Annotated[bool, typer.Option(help="Replace an existing imported or downloaded model of the same name when publishing.")] = False,
         print_config: Annotated[bool, typer.Option("--print-config", help="Print the full recipe (TOML) and exit.")] = False,
@@ -93,8 +93,8 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         run_dir: Annotated[Path, typer.Argument(help="A training run folder (runs/NAME).")],
         name: Annotated[str, typer.Option(help="Model name for the (A -> B) generator.")],
-        reverse_name: Annotated[Optional[str], typer.Option(help="Name for the reverse generator of a two-way run (default: NAME-reverse).")] = None,
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Write into this folder instead of the cache.")] = None,
+        reverse_name: Annotated[str | None, typer.Option(help="Name for the reverse generator of a two-way run (default: NAME-reverse).")] = None,
+        output: Annotated[Path | None, typer.Option("-o", "--output", help="Write into this folder instead of the cache.")] = None,
         force: Annotated[bool, typer.Option(help="Replace existing models.")] = False,
     ) -> None:
         """Write a run's latest generators to the weights store, so `imgtrans run NAME` uses them."""

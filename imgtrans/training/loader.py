@@ -10,8 +10,8 @@ the stream exactly at the batch the checkpoint stopped before.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler

@@ -20,8 +20,9 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from imgtrans import weights as wfile
 from imgtrans.errors import ImgtransError
