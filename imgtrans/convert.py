@@ -65,7 +65,7 @@ class CheckpointFile:
 
 def open_checkpoint(path: Path) -> CheckpointFile:
     """A .pth/.pt/.ckpt/.bin (weights only) or .safetensors file, flattened."""
-    from imgtrans.inputs import NOT_REGULAR, regular_file_size
+    from imgtrans.formats import NOT_REGULAR, regular_file_size
 
     try:
         size = regular_file_size(path)

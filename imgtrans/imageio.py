@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgtrans.errors import ImgtransError
-from imgtrans.inputs import NOT_REGULAR, regular_file_size
+from imgtrans.formats import NOT_REGULAR, regular_file_size
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 

@@ -8,27 +8,19 @@ from __future__ import annotations
 
 import glob
 import os
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from imgtrans.formats import (  # noqa: F401  (OUTPUT_FORMATS, VIDEO_FORMATS: read from here by the CLI)
+    IMAGE_EXTENSIONS,
+    OUTPUT_FORMATS,
+    VIDEO_EXTENSIONS,
+    VIDEO_FORMATS,
+    is_video,
+    output_extension,
+)
 from imgtrans.names import UnsafeNameError, inside
-
-OUTPUT_FORMATS = ("png", "jpg", "webp", "gif")
-IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif", ".ppm", ".pgm"}
-VIDEO_EXTENSIONS = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".m4v", ".gif"}  # a GIF is a video when animated
-VIDEO_FORMATS = ("mp4", "mov", "mkv", "webm", "avi", "gif")
-
-NOT_REGULAR = "not a regular file (a folder, FIFO, device or socket)"
-
-
-def regular_file_size(path) -> int | None:
-    """The size of a regular file; None for a folder, FIFO, device or socket,
-    which a reader would block on or read forever. OSError if it cannot be
-    looked at (missing, a symlink loop)."""
-    info = os.stat(path)
-    return info.st_size if stat.S_ISREG(info.st_mode) else None
 
 
 @dataclass(frozen=True)
@@ -147,8 +139,6 @@ def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, e
     """Jobs to run, and results already decided (missing inputs, name clashes,
     existing outputs) so they are reported without touching the model.
     Videos keep their container unless `video_ext` names another."""
-    from imgtrans.video import is_video, output_extension
-
     items, problems = collect(arguments, recursive=recursive)
     results = [Result(p.name, None, "error", 0.0, p.reason) for p in problems]
     jobs: list[Job] = []

@@ -28,8 +28,8 @@ import numpy as np
 
 from imgtrans.errors import INPUT_ERROR, ImgtransError, OptionError
 from imgtrans.files import atomic_target
+from imgtrans.formats import NOT_REGULAR, output_extension, regular_file_size
 from imgtrans.imageio import DEFAULT_MAX_PIXELS
-from imgtrans.inputs import NOT_REGULAR, VIDEO_EXTENSIONS, regular_file_size
 from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
 
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
@@ -59,29 +59,6 @@ class VideoResult:
     audio_streams: int
     cuts: int  # scene cuts found (looked for only when statistics are shared)
     seconds: float
-
-
-def is_video(path: Path) -> bool:
-    """By extension; a GIF counts when it has more than one frame."""
-    suffix = path.suffix.lower()
-    if suffix not in VIDEO_EXTENSIONS:
-        return False
-    if suffix != ".gif":
-        return True
-    try:
-        from PIL import Image
-
-        if regular_file_size(path) is None:  # a FIFO would block Pillow
-            return False
-        with Image.open(path) as image:
-            return getattr(image, "n_frames", 1) > 1
-    except Exception:  # an unreadable GIF, or not a regular file: reported by the image path
-        return False
-
-
-def output_extension(source: Path, requested: str | None) -> str:
-    ext = (requested or source.suffix.lower().lstrip(".")).lower()
-    return "mp4" if ext == "m4v" else ext
 
 
 def _histogram(frame: np.ndarray) -> np.ndarray:
