@@ -674,3 +674,35 @@ def test_a_signal_during_a_download_leaves_nothing_in_the_cache(tmp_path):
     assert code == 143 and errors_of(err) == ["imgtrans: error: interrupted by SIGTERM: nothing translated; the same "
                                               "command starts again"]
     assert list(store.cache_dir().iterdir()) == [] and not (tmp_path / "out").exists()
+
+
+def test_two_processes_downloading_one_model(tmp_path):
+    """Each streams into its own partial file and renames the converted model
+    into place: both finish, with one whole cache file and the same output."""
+    from conftest import make_checkpoint
+
+    make_checkpoint(tmp_path / "h2z.pth", "cyclegan", netG="resnet_9blocks", ngf=64)
+    checkpoint = (tmp_path / "h2z.pth").read_bytes()
+
+    class Serve(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(checkpoint)))
+            self.end_headers()
+            self.wfile.write(checkpoint)
+
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Serve)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    random_image(tmp_path / "a.png", size=(16, 16))
+    env = dict(os.environ, IMGTRANS_MIRROR=f"http://127.0.0.1:{httpd.server_address[1]}")
+    try:
+        outcomes = [finished(p) for p in [imgtrans_process("run", "horse2zebra", "a.png", "-o", f"out{i}", env=env)
+                                          for i in range(2)]]
+    finally:
+        httpd.shutdown()
+    assert [code for code, _, _ in outcomes] == [0, 0], outcomes
+    assert [p.name for p in store.cache_dir().iterdir()] == ["horse2zebra.safetensors"]
+    assert (tmp_path / "out0" / "a.png").read_bytes() == (tmp_path / "out1" / "a.png").read_bytes()
