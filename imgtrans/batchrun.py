@@ -7,10 +7,10 @@ from __future__ import annotations
 import tempfile
 import time
 from collections import deque
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -68,7 +68,7 @@ def translate_files(
     workers: int = 2,
     describe: Callable[[], dict] | None = None,
     leftovers: list[Result] | None = None,
-) -> Iterator[Result]:
+) -> Generator[Result, None, None]:
     """Yield one Result per job, in input order. Consecutive pictures of the
     same size share a batch (up to `batch_size`). `describe()`, called after
     each batch, says how it ran (device, precision ...) for its Results.

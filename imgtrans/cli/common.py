@@ -10,6 +10,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, NoReturn
 
 import typer
 from rich.console import Console
@@ -18,10 +19,13 @@ from rich.markup import escape
 from imgtrans.errors import INPUT_ERROR, USAGE_ERROR, ImgtransError  # noqa: F401  (commands import them from here)
 from imgtrans.names import escaped
 
+if TYPE_CHECKING:  # pluggy only for the annotation
+    from imgtrans.plugins import PluginManager
+
 
 @dataclass
 class AppState:
-    pm: object = None
+    pm: PluginManager
     _registry: object = None
     stderr: Console = field(default_factory=lambda: Console(stderr=True, highlight=False))
 
@@ -44,7 +48,7 @@ class AppState:
     def error(self, message: str) -> None:
         self.stderr.print(f"[red]imgtrans: error:[/] {safe(message)}", soft_wrap=True)
 
-    def fail(self, message: str, code: int = USAGE_ERROR):
+    def fail(self, message: str, code: int = USAGE_ERROR) -> NoReturn:
         self.error(message)
         raise typer.Exit(code)
 
@@ -162,6 +166,7 @@ class Interrupted(BaseException):
         super().__init__(signal.Signals(signum).name)
         self.signum = signum
         self.exit_code = 128 + signum
+        self.counts: dict[str, int] | None = None  # what `imgtrans run` had done: ok, skipped, error
 
 
 @contextlib.contextmanager
@@ -230,7 +235,7 @@ def write_stdout_bytes(data: bytes) -> None:
         raise StdoutError(f"cannot write to standard output ({exc.strerror or exc})") from None
 
 
-def human_size(size: int | None) -> str:
+def human_size(size: float | None) -> str:
     if size is None:
         return "-"
     for unit in ("B", "KB", "MB", "GB"):

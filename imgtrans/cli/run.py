@@ -112,7 +112,7 @@ def register(app: typer.Typer) -> None:
                         video_ext=video_ext, crf=crf, stats_window=None if per_frame_stats else stats_window,
                         load_size=load_size, max_pixels=max_pixels)
         except Interrupted as stop:
-            app_state.error(interrupted_line(stop, getattr(stop, "counts", None), total))
+            app_state.error(interrupted_line(stop, stop.counts, total))
             raise typer.Exit(stop.exit_code) from None
 
 
