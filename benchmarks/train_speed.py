@@ -51,7 +51,8 @@ def make_data(root: Path, load: int, n: int = 16) -> None:
     for folder in ("unaligned/trainA", "unaligned/trainB", "aligned/train"):
         (root / folder).mkdir(parents=True)
     for i in range(n):
-        a = np.asarray(Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8)).resize((load, load), Image.BICUBIC))
+        noise = Image.fromarray(rng.integers(0, 256, (6, 6, 3), dtype=np.uint8))
+        a = np.asarray(noise.resize((load, load), Image.Resampling.BICUBIC))
         Image.fromarray(a).save(root / "unaligned/trainA" / f"{i}.png")
         Image.fromarray(255 - a).save(root / "unaligned/trainB" / f"{i}.png")
         Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / "aligned/train" / f"{i}.png")
@@ -162,12 +163,14 @@ def main() -> None:
                                                                      args.device, args.batch_size)}
                 for label, flags in configs.items():
                     name = f"{family}-{len(rows)}"
-                    rows[label] = imgtrans_train(family, data, root, name, size, load, args.steps, args.warmup, args.device, flags)
+                    rows[label] = imgtrans_train(family, data, root, name, size, load, args.steps, args.warmup,
+                                                 args.device, flags)
                 base = rows["reference-style fp32 loop"]["seconds_per_step"]
                 for row in rows.values():
                     row["speedup"] = base / row["seconds_per_step"]
                 results[key] = rows
-                print(f"{key}: " + "; ".join(f"{k} {v['seconds_per_step']:.2f} s" for k, v in rows.items()), file=sys.stderr, flush=True)
+                print(f"{key}: " + "; ".join(f"{k} {v['seconds_per_step']:.2f} s" for k, v in rows.items()),
+                      file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(results, indent=1))
         return
@@ -176,7 +179,8 @@ def main() -> None:
     for key, rows in results.items():
         for label, row in rows.items():
             wait = "in the loop" if row["data_wait_fraction"] is None else f"{100 * row['data_wait_fraction']:.1f}%"
-            print(f"| {key} | {label} | {row['seconds_per_step']:.2f} | {row['speedup']:.2f}x | {wait} | {row['first_step']:.1f} |")
+            print(f"| {key} | {label} | {row['seconds_per_step']:.2f} | {row['speedup']:.2f}x | {wait} "
+                  f"| {row['first_step']:.1f} |")
 
 
 if __name__ == "__main__":

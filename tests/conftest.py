@@ -62,7 +62,8 @@ def make_checkpoint(path: Path, family: str, seed: int = 0, **options) -> dict:
 def import_tiny(cli, folder: Path, family: str, name: str, netG: str) -> str:
     """A random-weights reference checkpoint at width 8, imported as `name`."""
     make_checkpoint(folder / f"{name}.pth", family, netG=netG, ngf=8)
-    result = cli("weights", "import", folder / f"{name}.pth", "--name", name, "--plugin", family, "--netG", netG, "--ngf", "8")
+    result = cli("weights", "import", folder / f"{name}.pth", "--name", name, "--plugin", family, "--netG", netG,
+                 "--ngf", "8")
     assert result.exit_code == 0, result.stderr
     return name
 

@@ -62,7 +62,8 @@ def test_train_from_python_publishes_and_reports_through_events(unaligned, tmp_p
 def test_library_refusals_are_imgtrans_errors_before_any_work(unaligned, tmp_path):
     runs = tmp_path / "runs"
     cases = [
-        (dict(family="stylegan", data=unaligned, name="x"), imgtrans.registry.UnknownFamilyError, "unknown model family"),
+        (dict(family="stylegan", data=unaligned, name="x"), imgtrans.registry.UnknownFamilyError,
+         "unknown model family"),
         (dict(data=unaligned, name="x"), TrainingError, "--family is required"),
         (dict(family="cyclegan", data=tmp_path / "missing", name="x"), TrainingError, "no such dataset"),
         (dict(family="cyclegan", data=unaligned, name="x", options={"lambda_cycel": 5}), ConfigError, "unknown option"),

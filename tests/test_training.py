@@ -54,7 +54,8 @@ def test_cyclegan_run_folder_export_and_run(cli, unaligned, tmp_path):
     latest = json.loads((run / "checkpoints" / "latest.json").read_text())
     state = torch.load(run / "checkpoints" / f"{latest['stem']}.state.pt", weights_only=True)
     assert state["step"] == 8 and len(state["recipe"]["pool_A"]["images"]) == 8
-    assert set(k.split(".")[0] for k in load_file(run / "checkpoints" / f"{latest['stem']}.safetensors")) == {"G_A", "G_B", "D_A", "D_B"}
+    tensors = load_file(run / "checkpoints" / f"{latest['stem']}.safetensors")
+    assert set(k.split(".")[0] for k in tensors) == {"G_A", "G_B", "D_A", "D_B"}
 
     listed = cli("models", "--json").stdout
     assert '"name": "h2z"' in listed and '"name": "h2z-reverse"' in listed
@@ -74,8 +75,8 @@ def test_cyclegan_run_folder_export_and_run(cli, unaligned, tmp_path):
 def test_pix2pix_learns_inversion(cli, tmp_path):
     data = write_inversion_pairs(tmp_path / "inv")
     result = cli("train", "--plugin", "pix2pix", "--data", data, "--name", "inv", "--ngf", "8", "--ndf", "8",
-                 "--netG", "unet_128", "--load-size", "128", "--crop-size", "128", "--epochs", "5", "--epochs-decay", "0",
-                 "--lr", "0.001", "--sample-every", "100", "--save-every", "100")
+                 "--netG", "unet_128", "--load-size", "128", "--crop-size", "128", "--epochs", "5",
+                 "--epochs-decay", "0", "--lr", "0.001", "--sample-every", "100", "--save-every", "100")
     assert result.exit_code == 0, result.stderr
     l1 = [r["G_L1"] for r in losses(tmp_path / "runs" / "inv")]
     assert len(l1) == 40
@@ -253,7 +254,8 @@ def test_two_gloo_processes_end_identical(unaligned, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-         "-m", "imgtrans", "train", *TINY_CYCLEGAN, "--data", str(unaligned), "--name", "ddp", "--epochs", "1", "--epochs-decay", "1"],
+         "-m", "imgtrans", "train", *TINY_CYCLEGAN, "--data", str(unaligned), "--name", "ddp", "--epochs", "1",
+         "--epochs-decay", "1"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -275,8 +277,8 @@ def test_two_torchrun_nodes_end_identical(unaligned, tmp_path):
         port = probe.getsockname()[1]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     nodes = [subprocess.Popen(
-        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank), "--nproc-per-node", "1",
-         "--master-addr", "127.0.0.1", "--master-port", str(port),
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--node-rank", str(rank),
+         "--nproc-per-node", "1", "--master-addr", "127.0.0.1", "--master-port", str(port),
          "-m", "imgtrans", "train", *TINY_CYCLEGAN, "--data", str(unaligned), "--name", "nodes", "--epochs", "1",
          "--epochs-decay", "0", "--workers", "0"],
         cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in (0, 1)]
@@ -305,11 +307,13 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
         (["--plugin", "cyclegan", "--data", unaligned, "--crop-size", "300"], "larger than load_size"),
         (["--plugin", "cyclegan", "--data", unaligned, "--gan-mode", "wgan"], "gan_mode"),
         (["--plugin", "cyclegan", "--data", unaligned, "--input-nc", "1"], "identity loss"),
-        (["--plugin", "pix2pix", "--data", unaligned, "--netG", "unet_128", "--crop-size", "64", "--load-size", "64"], "multiple of 128"),
+        (["--plugin", "pix2pix", "--data", unaligned, "--netG", "unet_128", "--crop-size", "64", "--load-size", "64"],
+         "multiple of 128"),
         (["--plugin", "stylegan", "--data", unaligned], "unknown model family"),
         (["--data", unaligned], "--family is required"),
         (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp16"], "fp16 training needs CUDA"),
-        (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp64"], "precision must be one of fp32, bf16, fp16"),
+        (["--plugin", "cyclegan", "--data", unaligned, "--precision", "fp64"],
+         "precision must be one of fp32, bf16, fp16"),
     ]
     for args, message in cases:
         result = cli("train", *args, "--name", "x")
@@ -322,7 +326,8 @@ def test_refusals_come_before_any_work(cli, tmp_path, unaligned):
 def test_print_config_round_trips_through_config(cli, tmp_path, unaligned):
     printed = cli("train", "--plugin", "cyclegan", "--print-config", "--lambda-cycle", "5", "--no-flip")
     assert printed.exit_code == 0
-    assert "lambda_cycle = 5.0" in printed.stdout and "flip = false" in printed.stdout and 'family = "cyclegan"' in printed.stdout
+    assert "lambda_cycle = 5.0" in printed.stdout and "flip = false" in printed.stdout
+    assert 'family = "cyclegan"' in printed.stdout
     (tmp_path / "recipe.toml").write_text(printed.stdout)
     again = cli("train", "--config", tmp_path / "recipe.toml", "--print-config", "--pool-size", "7")
     assert again.exit_code == 0

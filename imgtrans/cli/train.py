@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -19,6 +19,8 @@ from imgtrans.device import validate
 from imgtrans.names import check_component
 from imgtrans.training.config import parse_flags
 
+if TYPE_CHECKING:  # rich.progress is imported when a bar is shown
+    from rich.progress import Progress, TaskID
 
 def register(app: typer.Typer) -> None:
     @app.command(
@@ -28,10 +30,14 @@ def register(app: typer.Typer) -> None:
     )
     def train_command(
         ctx: typer.Context,
-        family: Annotated[str | None, typer.Option("--family", "--plugin", help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
-        data: Annotated[Path | None, typer.Option(help="Dataset folder (trainA/trainB, train/ or A/B, class folders or IDX files).")] = None,
+        family: Annotated[str | None, typer.Option(
+            "--family", "--plugin",
+            help="Model family: cyclegan, pix2pix, cgan, or a plugin's (--plugin is the old spelling).")] = None,
+        data: Annotated[Path | None, typer.Option(
+            help="Dataset folder (trainA/trainB, train/ or A/B, class folders or IDX files).")] = None,
         name: Annotated[str | None, typer.Option(help="Run name: runs/NAME, and the exported model's name.")] = None,
-        config_file: Annotated[Path | None, typer.Option("--config", help="A TOML recipe (see --print-config).")] = None,
+        config_file: Annotated[Path | None, typer.Option(
+            "--config", help="A TOML recipe (see --print-config).")] = None,
         epochs: Annotated[int | None, typer.Option(help="Epochs at the initial learning rate.")] = None,
         epochs_decay: Annotated[int | None, typer.Option(help="Epochs of linear decay to zero.")] = None,
         batch_size: Annotated[int | None, typer.Option(help="Images per step (per process).")] = None,
@@ -40,15 +46,25 @@ def register(app: typer.Typer) -> None:
         save_every: Annotated[int | None, typer.Option(help="Steps between checkpoints.")] = None,
         sample_every: Annotated[int | None, typer.Option(help="Steps between sample grids.")] = None,
         seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-        device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
-        precision: Annotated[str | None, typer.Option(help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) or fp16 (CUDA, with a gradient scaler).")] = None,
-        workers: Annotated[int | None, typer.Option(min=0, help="Processes that decode and augment the next batches (0: in the training process; default: none on the CPU, up to 8 on a GPU).")] = None,
-        compile: Annotated[bool, typer.Option("--compile", help="torch.compile the networks: about a minute of compiling first, for long runs (docs/training.md).")] = False,
+        device: Annotated[str | None, typer.Option(
+            help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        precision: Annotated[str | None, typer.Option(
+            help="fp32 (the reference's numbers), bf16 (CUDA, or a CPU with native bf16) "
+                 "or fp16 (CUDA, with a gradient scaler).")] = None,
+        workers: Annotated[int | None, typer.Option(
+            min=0, help="Processes that decode and augment the next batches "
+                        "(0: in the training process; default: none on the CPU, up to 8 on a GPU).")] = None,
+        compile: Annotated[bool, typer.Option(
+            "--compile", help="torch.compile the networks: about a minute of compiling first, "
+                              "for long runs (docs/training.md).")] = False,
         amp: Annotated[bool, typer.Option(hidden=True, help="Old spelling of --precision fp16.")] = False,
-        resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its latest checkpoint.")] = None,
+        resume: Annotated[Path | None, typer.Option(
+            help="Continue the run in this folder from its latest checkpoint.")] = None,
         out: Annotated[Path, typer.Option(help="Folder that holds run folders.")] = Path("runs"),
-        force: Annotated[bool, typer.Option(help="Replace an existing imported or downloaded model of the same name when publishing.")] = False,
-        print_config: Annotated[bool, typer.Option("--print-config", help="Print the full recipe (TOML) and exit.")] = False,
+        force: Annotated[bool, typer.Option(
+            help="Replace an existing imported or downloaded model of the same name when publishing.")] = False,
+        print_config: Annotated[bool, typer.Option(
+            "--print-config", help="Print the full recipe (TOML) and exit.")] = False,
     ) -> None:
         """Train a model with its family's recipe. Recipe options (see
         --print-config) are given as --option-name VALUE."""
@@ -93,8 +109,10 @@ def register(app: typer.Typer) -> None:
         ctx: typer.Context,
         run_dir: Annotated[Path, typer.Argument(help="A training run folder (runs/NAME).")],
         name: Annotated[str, typer.Option(help="Model name for the (A -> B) generator.")],
-        reverse_name: Annotated[str | None, typer.Option(help="Name for the reverse generator of a two-way run (default: NAME-reverse).")] = None,
-        output: Annotated[Path | None, typer.Option("-o", "--output", help="Write into this folder instead of the cache.")] = None,
+        reverse_name: Annotated[str | None, typer.Option(
+            help="Name for the reverse generator of a two-way run (default: NAME-reverse).")] = None,
+        output: Annotated[Path | None, typer.Option(
+            "-o", "--output", help="Write into this folder instead of the cache.")] = None,
         force: Annotated[bool, typer.Option(help="Replace existing models.")] = False,
     ) -> None:
         """Write a run's latest generators to the weights store, so `imgtrans run NAME` uses them."""
@@ -125,8 +143,8 @@ class Reporter:
 
     def __init__(self, app_state: AppState, *, quiet: bool):
         self.app_state, self.quiet = app_state, quiet
-        self.progress = None
-        self.task = None
+        self.progress: Progress | None = None  # a bar on a terminal, from the "start" event
+        self.task: TaskID | None = None
         self.every = 1
 
     def __call__(self, kind: str, **data) -> None:
@@ -134,8 +152,10 @@ class Reporter:
             return
         if kind == "start":
             self.app_state.note(f"training on {data['examples']} examples, {data['steps_per_epoch']} steps per epoch, "
-                                f"{data['total_steps']} steps in all" + (f", {data['world']} processes" if data["world"] > 1 else "")
-                                + f"; {data['precision']}, {data['workers']} data worker{'s' if data['workers'] != 1 else ''}")
+                                f"{data['total_steps']} steps in all"
+                                + (f", {data['world']} processes" if data["world"] > 1 else "")
+                                + f"; {data['precision']}, {data['workers']} data "
+                                  f"worker{'s' if data['workers'] != 1 else ''}")
             self.every = max(1, data["total_steps"] // 20)
             if self.app_state.stderr.is_terminal:
                 from rich.progress import (
@@ -147,12 +167,14 @@ class Reporter:
                 )
 
                 self.progress = Progress(TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                                         TimeRemainingColumn(), TextColumn("{task.fields[losses]}"), console=self.app_state.stderr)
+                                         TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+                                         console=self.app_state.stderr)
                 self.progress.start()
-                self.task = self.progress.add_task("train", total=data["total_steps"], completed=data["step"], epoch=1, losses="")
+                self.task = self.progress.add_task("train", total=data["total_steps"], completed=data["step"],
+                                                   epoch=1, losses="")
         elif kind == "step":
             losses = " ".join(f"{k} {v:.3f}" for k, v in data["losses"].items())
-            if self.progress is not None:
+            if self.progress is not None and self.task is not None:
                 self.progress.update(self.task, completed=data["step"], epoch=data["epoch"], losses=losses)
             elif data["step"] % self.every == 0:
                 self.app_state.note(f"step {data['step']} epoch {data['epoch']}" + (f": {losses}" if losses else ""))

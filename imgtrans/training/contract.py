@@ -84,7 +84,7 @@ def training_problem(family) -> str | None:
     if family.train_config is None or family.make_recipe is None:
         return "declares only one of train_config and make_recipe"
     config = family.train_config
-    if not (dataclasses.is_dataclass(config) and issubclass(config, TrainConfig)):
+    if not (isinstance(config, type) and dataclasses.is_dataclass(config) and issubclass(config, TrainConfig)):
         return "train_config must be a dataclass extending imgtrans.training.config.TrainConfig"
     if not issubclass(config, family.config_type):
         return f"train_config must extend the architecture config {family.config_type.__name__} (declare it once)"

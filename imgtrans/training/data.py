@@ -29,8 +29,10 @@ from imgtrans.training.config import ConfigError
 
 LAYOUTS = {
     "unaligned": "folders trainA/ and trainB/ of images (the CycleGAN datasets' layout)",
-    "aligned": "train/ with side-by-side AB images (the pix2pix datasets' layout), or A/ and B/ with matching file names",
-    "labelled": "one sub-folder of images per class, or MNIST-format files train-images-idx3-ubyte[.gz] and train-labels-idx1-ubyte[.gz] (class names, optional, in labels.txt)",
+    "aligned": "train/ with side-by-side AB images (the pix2pix datasets' layout), "
+               "or A/ and B/ with matching file names",
+    "labelled": "one sub-folder of images per class, or MNIST-format files train-images-idx3-ubyte[.gz] "
+                "and train-labels-idx1-ubyte[.gz] (class names, optional, in labels.txt)",
 }
 
 
@@ -65,15 +67,15 @@ class Transform:
     def __call__(self, image: Image.Image, params: dict) -> torch.Tensor:
         image = image.convert("L" if self.channels == 1 else "RGB")
         if image.size != params["size"]:
-            image = image.resize(params["size"], Image.BICUBIC)
+            image = image.resize(params["size"], Image.Resampling.BICUBIC)
         if params["crop"] is not None:
             x, y, cw, ch = params["crop"]
             image = image.crop((x, y, x + cw, y + ch))
         if self.mode == "none":  # the networks need a multiple of 4
             w, h = image.size
-            image = image.resize((max(4, w // 4 * 4), max(4, h // 4 * 4)), Image.BICUBIC)
+            image = image.resize((max(4, w // 4 * 4), max(4, h // 4 * 4)), Image.Resampling.BICUBIC)
         if params["flip"]:
-            image = image.transpose(Image.FLIP_LEFT_RIGHT)
+            image = image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
         array = np.asarray(image, dtype=np.float32)
         if array.ndim == 2:
             array = array[:, :, None]
@@ -83,7 +85,8 @@ class Transform:
 def image_files(folder: Path) -> list[Path]:
     """Image files under `folder`, each checked to open (header only, cheap):
     an unreadable file is refused before training starts, not in the middle."""
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
+    files = sorted(p for p in folder.rglob("*")
+                   if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS and not p.name.startswith("."))
     for path in files:
         if path.stat().st_size == 0:
             raise DatasetError(f"{path}: empty file")
@@ -128,13 +131,15 @@ class UnalignedDataset:
         rng = sample_rng(self.seed, self.epoch, index)
         a = open_image(self.a[index % len(self.a)])
         b = open_image(self.b[int(rng.integers(0, len(self.b)))])
-        return {"A": self.transform_a(a, self.transform_a.params(a.size, rng)), "B": self.transform_b(b, self.transform_b.params(b.size, rng))}
+        return {"A": self.transform_a(a, self.transform_a.params(a.size, rng)),
+                "B": self.transform_b(b, self.transform_b.params(b.size, rng))}
 
 
 class AlignedDataset:
     """Pairs (A, B) with the same crop and flip applied to both."""
 
     def __init__(self, root: Path, transform_a: Transform, transform_b: Transform, seed: int, direction: str = "AtoB"):
+        self.pairs: list[tuple[Path, Path | None]]  # B None: one side-by-side AB image
         if (root / "A").is_dir() and (root / "B").is_dir():
             b_by_stem = {p.relative_to(root / "B").with_suffix(""): p for p in image_files(root / "B")}
             self.pairs = [(a, b_by_stem[a.relative_to(root / "A").with_suffix("")]) for a in image_files(root / "A")
@@ -240,7 +245,8 @@ class LabelledDataset:
             self.images = [Image.fromarray(im) for im in images]
             self.class_names = idx_class_names(root, int(self.labels.max()) + 1)
         else:
-            classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")) if root.is_dir() else []
+            classes = (sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+                       if root.is_dir() else [])
             classes = [c for c in classes if image_files(c)]
             if len(classes) < 2:
                 raise DatasetError(f"{root}: no labelled data (expected {LAYOUTS['labelled']})")
@@ -259,7 +265,7 @@ class LabelledDataset:
     def __getitem__(self, index: int) -> dict:
         image = self.images[index].convert("L" if self.channels == 1 else "RGB")
         if image.size != (self.size, self.size):
-            image = image.resize((self.size, self.size), Image.BICUBIC)
+            image = image.resize((self.size, self.size), Image.Resampling.BICUBIC)
         array = np.asarray(image, dtype=np.float32)
         array = array[:, :, None] if array.ndim == 2 else array
         return {"image": Preprocess().normalise(torch.from_numpy(array.transpose(2, 0, 1).copy()) / 255.0),

@@ -15,7 +15,7 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import torch
@@ -86,7 +86,8 @@ class LossLog:
         """Write the pending lines; the last step's losses as floats."""
         if not self.pending:
             return {}
-        tensors = [torch.as_tensor(v).detach().reshape(()).float() for _, losses in self.pending for v in losses.values()]
+        tensors = [torch.as_tensor(v).detach().reshape(()).float()
+                   for _, losses in self.pending for v in losses.values()]
         values = iter(torch.stack(tensors).cpu().tolist() if tensors else [])
         last: dict[str, float] = {}
         for record, losses in self.pending:
@@ -146,7 +147,8 @@ class Trainer:
         try:
             self._restore(tensors, state)
         except (KeyError, ValueError, TypeError, RuntimeError, IndexError) as exc:
-            raise RunError(f"{self.run_dir.checkpoints}: the checkpoint does not fit this run ({first_line(exc)})") from None
+            raise RunError(f"{self.run_dir.checkpoints}: the checkpoint does not fit this run "
+                           f"({first_line(exc)})") from None
 
     def _restore(self, tensors: dict, state: dict) -> None:
         for name, net in self.recipe.networks.items():
@@ -228,7 +230,8 @@ class Trainer:
         self.mixed.prepare(plain.values())
         training = self.distributed.wrap(plain, self.device)
         if self.compile:
-            training = {name: torch.compile(net) for name, net in training.items()}
+            # torch.compile returns a module (OptimizedModule) for a module; its annotation says any callable
+            training = {name: cast(torch.nn.Module, torch.compile(net)) for name, net in training.items()}
         sampler = RunBatches(len(dataset), config.batch_size, seed=config.seed, rank=self.distributed.rank,
                              world=self.distributed.world, start=Position(p.epoch, p.batch_index), epochs=total_epochs)
         stream = batches(dataset, sampler, workers=self.workers, device=self.device, seed=config.seed)

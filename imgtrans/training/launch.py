@@ -196,12 +196,15 @@ def run_plan(
     emit: Event = on_event or (lambda kind, **data: None)
     family, config = plan.family, plan.config
     distributed_rank = os.environ.get("RANK", "0")
-    chosen = resolve(device, warn=None if distributed_rank != "0" else (lambda message: emit("warning", message=message)))
+    chosen = resolve(device,
+                     warn=None if distributed_rank != "0" else (lambda message: emit("warning", message=message)))
     MixedPrecision(config.precision, chosen)  # refused here, before any data is read
     distributed = Distributed.from_environment(chosen.type)
     if chosen.type == "cuda" and distributed.enabled:
         chosen = torch.device("cuda", distributed.local_rank)
     seed_everything(config.seed)
+    if family.make_recipe is None:  # refused by plan_training already
+        raise TrainingError(f"family {family.name!r} has no training recipe")
     recipe = family.make_recipe(config, family, chosen)
     check_recipe(recipe, family.name, after_dataset=False)
     dataset = recipe.dataset(plan.data)

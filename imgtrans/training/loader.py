@@ -10,7 +10,7 @@ the stream exactly at the batch the checkpoint stopped before.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +38,8 @@ class RunBatches(Sampler):
 
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         for epoch in range(self.start.epoch, self.epochs):
-            batches = epoch_batches(self.size, self.batch_size, seed=self.seed, epoch=epoch, rank=self.rank, world=self.world)
+            batches = epoch_batches(self.size, self.batch_size, seed=self.seed, epoch=epoch, rank=self.rank,
+                                    world=self.world)
             first = self.start.batch_index if epoch == self.start.epoch else 0
             for batch in batches[first:]:
                 yield [(epoch, index) for index in batch]
@@ -85,7 +86,8 @@ def default_workers(device: torch.device) -> int:
     return max(1, min(8, cores - 1))
 
 
-def batches(dataset, sampler: RunBatches, *, workers: int, device: torch.device, seed: int) -> Iterator[dict]:
+def batches(dataset, sampler: RunBatches, *, workers: int, device: torch.device,
+            seed: int) -> Generator[dict, None, None]:
     """Batches on `device`, prepared `workers` processes ahead (0: in this process)."""
     loader = DataLoader(
         EpochItems(dataset),

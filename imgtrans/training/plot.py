@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image, ImageDraw
 
-COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127)]
+COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189), (140, 86, 75),
+           (227, 119, 194), (127, 127, 127)]
 SKIP = {"step", "epoch", "time", "lr"}
 
 
@@ -40,7 +41,8 @@ def loss_curves(records: list[dict], size: tuple[int, int] = (800, 400)) -> np.n
         values = series[name]
         xs = steps[len(steps) - len(values):]
         points = [
-            (left + (x - x0) / (x1 - x0) * (width - right - left), height - bottom - (v - lo) / (hi - lo) * (height - top - bottom))
+            (left + (x - x0) / (x1 - x0) * (width - right - left),
+             height - bottom - (v - lo) / (hi - lo) * (height - top - bottom))
             for x, v in zip(xs, values)
             if np.isfinite(v)
         ]

@@ -4,7 +4,7 @@ config, optimisers, transforms, sample grids, exports."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal, overload
 
 import numpy as np
 import torch
@@ -38,7 +38,18 @@ class Export:
     preprocess: Preprocess = field(default_factory=Preprocess)
 
 
-def build(family: Family, arch, device, *, discriminator: bool = True) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+@overload
+def build(family: Family, arch, device, *,
+          discriminator: Literal[True] = ...) -> tuple[torch.nn.Module, torch.nn.Module]: ...
+
+
+@overload
+def build(family: Family, arch, device, *, discriminator: bool) -> tuple[torch.nn.Module, torch.nn.Module | None]: ...
+
+
+def build(family: Family, arch, device, *,
+          discriminator: bool = True) -> tuple[torch.nn.Module, torch.nn.Module | None]:
+    """The generator and (unless `discriminator` is False: None) the discriminator, initialised, on `device`."""
     g = init_weights(family.build_generator(arch)).to(device)
     d = init_weights(family.build_discriminator(arch)).to(device) if discriminator else None
     return g, d

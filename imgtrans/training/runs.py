@@ -95,8 +95,10 @@ class RunDir:
             try:
                 import fcntl
             except ImportError:  # pragma: no cover (Windows: no advisory locks here)
-                fcntl = None
-            if fcntl is not None:
+                locking = False
+            else:
+                locking = True
+            if locking:
                 try:  # a POSIX record lock: owned by this process, so forked data workers do not keep it
                     fcntl.lockf(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except (BlockingIOError, PermissionError):

@@ -25,7 +25,8 @@ class Pix2PixRecipe(tools.Recipe):
 
     def dataset(self, root: Path):
         c = self.config
-        return AlignedDataset(root, tools.transform(c, c.input_nc), tools.transform(c, c.output_nc), c.seed, c.direction)
+        return AlignedDataset(root, tools.transform(c, c.input_nc), tools.transform(c, c.output_nc), c.seed,
+                              c.direction)
 
     def train_step(self, batch, update) -> dict[str, torch.Tensor]:
         c, g, d = self.config, self.networks["G"], self.networks["D"]
