@@ -15,6 +15,7 @@ under the final name.
 from __future__ import annotations
 
 import io
+import math
 import os
 import queue
 import threading
@@ -186,12 +187,12 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
             if width * height > max_pixels:
                 raise VideoError(f"its frames ({width}x{height}) are over the limit of {max_pixels} pixels "
                                  "(decompression-bomb guard; --max-pixels raises it)")
-            turns = _quarter_turns(av, source)
+            turn = _display_transform(av, source)
             first_pass = None
             if stats_window is not None and model.normalises_per_image:
-                first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size, turns)
+                first_pass = _FirstPass(av, source, model, ShotWindow(stats_window * float(rate)), batch_size, turn)
             # Every stream must exist before the first packet is written; frames are stored upright.
-            state.open(*((width, height) if turns % 2 else (height, width)))
+            state.open(*((width, height) if turn in _SWAPS_SIDES else (height, width)))
             frames: queue.Queue = queue.Queue(QUEUE_FRAMES)
             errors: list[BaseException] = []
             stop = threading.Event()
@@ -216,7 +217,7 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
                             continue
                         for frame in packet.decode():
                             _check_size(frame, width, height)
-                            frames.put(_upright(frame.to_ndarray(format="rgb24"), turns))
+                            frames.put(_upright(frame.to_ndarray(format="rgb24"), turn))
                     for encoder in transcoded.values():
                         for encoded in encoder.encode():
                             state.mux(encoded)
@@ -268,22 +269,49 @@ def _can_copy(av, stream, fmt: str) -> bool:
     return True
 
 
-def _quarter_turns(av, source: Path) -> int:
-    """Counter-clockwise quarter turns that show the video upright: phones
-    record sideways and store a display matrix (its rotation, as for a
-    picture's EXIF orientation). Read from the first frame's side data."""
+# How to show a frame upright, as FFmpeg's own player and converter do (its
+# autorotate): transpose (FFmpeg's cclock_flip), antitranspose (clock_flip).
+_TRANSFORMS = {
+    "cclock": lambda p: np.rot90(p, 1),
+    "clock": lambda p: np.rot90(p, -1),
+    "transpose": lambda p: p.transpose(1, 0, 2),
+    "antitranspose": lambda p: p[::-1, ::-1].transpose(1, 0, 2),
+    "hflip": lambda p: p[:, ::-1],
+    "vflip": lambda p: p[::-1],
+    "rotate180": lambda p: p[::-1, ::-1],
+}
+_SWAPS_SIDES = ("cclock", "clock", "transpose", "antitranspose")
+
+
+def _display_transform(av, source: Path) -> str:
+    """What shows the video upright (a key of _TRANSFORMS, or ""): phones
+    record sideways (or mirrored) and store a display matrix, as a picture's
+    EXIF orientation. Read from the first frame's side data; angles other
+    than quarter turns are left alone."""
     container = _open_input(av, source)
     try:
         with container:
             frame = next(container.decode(container.streams.video[0]), None)
-            degrees = getattr(frame, "rotation", 0) or 0
-    except (av.FFmpegError, StopIteration):
-        return 0  # reported by the translation's own decoder
-    return round(degrees / 90) % 4
+            matrix = next((np.frombuffer(bytes(data), np.int32) for data in getattr(frame, "side_data", ())
+                           if getattr(data.type, "name", "") == "DISPLAYMATRIX"), None)
+            rotation = getattr(frame, "rotation", 0) or 0  # av_display_rotation_get: counter-clockwise degrees
+    except (av.FFmpegError, ValueError):
+        return ""  # reported by the translation's own decoder
+    if matrix is None or len(matrix) != 9 or not math.isfinite(rotation):
+        return ""
+    theta = -round(rotation) % 360
+    if theta == 90:
+        return "transpose" if matrix[3] > 0 else "clock"
+    if theta == 270:
+        return "antitranspose" if matrix[3] < 0 else "cclock"
+    if theta == 180:
+        return {(True, True): "rotate180", (True, False): "hflip", (False, True): "vflip"}.get(
+            (bool(matrix[0] < 0), bool(matrix[4] < 0)), "")
+    return "vflip" if theta == 0 and matrix[4] < 0 else ""
 
 
-def _upright(pixels: np.ndarray, turns: int) -> np.ndarray:
-    return np.ascontiguousarray(np.rot90(pixels, turns)) if turns else pixels
+def _upright(pixels: np.ndarray, turn: str) -> np.ndarray:
+    return np.ascontiguousarray(_TRANSFORMS[turn](pixels)) if turn else pixels
 
 
 def _check_size(frame, width: int, height: int) -> None:
@@ -316,8 +344,8 @@ class _FirstPass:
     frames are recorded in batches when the translation needs them. Holds at
     most a queue and a batch of frames."""
 
-    def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int, turns: int = 0):
-        self.model, self.window, self.batch_size, self.turns = model, window, batch_size, turns
+    def __init__(self, av, source: Path, model, window: ShotWindow, batch_size: int, turn: str = ""):
+        self.model, self.window, self.batch_size, self.turn = model, window, batch_size, turn
         self.container = _open_input(av, source)
         self.decoded = 0  # frames taken from the scanner so far
         self.done = False
@@ -340,7 +368,7 @@ class _FirstPass:
                 if self.stop.is_set():
                     break
                 _check_size(frame, *size)
-                pixels = _upright(frame.to_ndarray(format="rgb24"), self.turns)
+                pixels = _upright(frame.to_ndarray(format="rgb24"), self.turn)
                 histogram = _histogram(pixels)
                 if previous is not None and float(np.abs(histogram - previous).sum(axis=1).mean()) > CUT_THRESHOLD:
                     shot = index

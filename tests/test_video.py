@@ -266,14 +266,20 @@ def test_held_statistics_make_a_pan_move_exactly(tmp_path):
 
 
 
-def test_a_rotated_phone_video_comes_out_upright(cli, tmp_path, tiny_cyclegan):
+@pytest.mark.parametrize("degrees, hflip, shown, not_shown", [
+    (90, False, lambda p: np.rot90(p, 1), lambda p: np.rot90(p, -1)),  # a quarter turn counter-clockwise
+    (180, False, lambda p: p[::-1, ::-1], lambda p: p),
+    (0, True, lambda p: p[:, ::-1], lambda p: p),  # mirrored (some front cameras)
+])
+def test_a_rotated_phone_video_comes_out_upright(cli, tmp_path, tiny_cyclegan, degrees, hflip, shown, not_shown):
     """A display matrix (a phone held upright records sideways and says so)
-    was ignored: the output came out sideways, exit 0, without a word."""
+    was ignored: the output came out sideways, exit 0, without a word. It is
+    applied as FFmpeg's player does (its autorotate)."""
     coded = [np.ascontiguousarray(np.rot90(frame, -1)) for frame in pan(6, size=(33, 47))]  # stored 47 wide, 33 high
     out = av.open(str(tmp_path / "phone.mp4"), "w")
     stream = out.add_stream("libx264", rate=10)
     stream.width, stream.height, stream.pix_fmt, stream.options = 47, 33, "yuv444p", {"crf": "0"}
-    stream.set_display_rotation(90)  # shown turned a quarter counter-clockwise: 33 wide, 47 high
+    stream.set_display_rotation(degrees, hflip=hflip)
     for i, pixels in enumerate(coded):
         frame = av.VideoFrame.from_ndarray(pixels, format="rgb24")
         frame.pts = i
@@ -286,14 +292,14 @@ def test_a_rotated_phone_video_comes_out_upright(cli, tmp_path, tiny_cyclegan):
     assert result.exit_code == 0, result.stderr
     frames, _, _ = read_clip(tmp_path / "out" / "phone.mp4")
     model = imgtrans.load(tiny_cyclegan, device="cpu")
-    upright = [np.rot90(f, 1) for f in coded]
-    wrong = [np.rot90(f, -1) for f in coded]  # the other quarter turn: same size, content upside down
-    assert frames[0].shape == (47, 33, 3)  # odd sizes: written 4:4:4, nearly lossless at CRF 0
+    upright = [np.ascontiguousarray(shown(f)) for f in coded]
+    wrong = [np.ascontiguousarray(not_shown(f)) for f in coded]  # same size, other content
+    assert frames[0].shape == upright[0].shape  # odd sizes: written 4:4:4, nearly lossless at CRF 0
     right_error = np.abs(np.stack(frames).astype(int) - np.stack(model.translate_frames(upright))).mean()
     wrong_error = np.abs(np.stack(frames).astype(int) - np.stack(model.translate_frames(wrong))).mean()
     assert right_error < 6 and wrong_error > 4 * right_error, (right_error, wrong_error)
-    with av.open(str(tmp_path / "out" / "phone.mp4")) as written:  # stored upright: no rotation left to apply
-        assert next(written.decode(video=0)).rotation == 0
+    with av.open(str(tmp_path / "out" / "phone.mp4")) as written:  # stored upright: nothing left to apply
+        assert not next(written.decode(video=0)).rotation
 
 
 def test_audio_the_container_cannot_hold_is_re_encoded(cli, tmp_path, tiny_cyclegan):
