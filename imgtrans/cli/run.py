@@ -121,7 +121,8 @@ def interrupted_line(stop: Interrupted, counts: dict | None, total: int) -> str:
     if not counts or not any(counts.values()):
         return f"interrupted by {stop}: nothing translated; the same command starts again"
     done = counts["ok"] + counts["skipped"] + counts["error"]
-    parts = [f"{counts['ok']} translated"] + [f"{counts[k]} {k}" for k in ("skipped", "error") if counts[k]]
+    parts = [f"{counts['ok']} translated"] + [f"{counts[key]} {word}" for key, word in
+                                              (("skipped", "skipped"), ("error", "failed")) if counts[key]]
     return (f"interrupted by {stop}: {', '.join(parts)}, {max(total - done, 0)} not done; "
             "the same command again does the rest (finished outputs are skipped)")
 
