@@ -114,8 +114,9 @@ class Float32InstanceNorm(nn.InstanceNorm2d):
     @classmethod
     def replacing(cls, norm: nn.InstanceNorm2d, number: int = 0,
                   video: VideoStatistics | None = None) -> Float32InstanceNorm:
-        new = cls(norm.num_features, eps=norm.eps, momentum=norm.momentum, affine=norm.affine,
-                  track_running_stats=norm.track_running_stats)
+        # torch annotates InstanceNorm's momentum float, but passes it on to _NormBase, which takes None too
+        new = cls(norm.num_features, eps=norm.eps, affine=norm.affine, track_running_stats=norm.track_running_stats,
+                  momentum=norm.momentum)  # type: ignore[arg-type]
         new.load_state_dict(norm.state_dict())
         new.number, new.video = number, video
         return new.to(norm.weight.device if norm.weight is not None else "cpu")

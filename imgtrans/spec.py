@@ -148,7 +148,10 @@ class Family(Generic[ConfigT]):
         Unknown keys are an error so a typo in `--netG` style options is caught.
         """
         overrides = dict(overrides or {})
-        known = {f.name for f in dataclasses.fields(self.config_type)}
+        config_type = self.config_type
+        if not dataclasses.is_dataclass(config_type):  # what problem() reports at registration
+            raise TypeError(f"{self.name}: config_type must be a dataclass")
+        known = {f.name for f in dataclasses.fields(config_type)}
         unknown = sorted(set(overrides) - known)
         if unknown:
             raise ValueError(

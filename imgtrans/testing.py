@@ -175,6 +175,8 @@ def _streamed(registry: Registry, path: Path, family: Family, config: Any) -> No
     from imgtrans.translate import InferenceOptions
 
     whole = imgtrans.load(path, device="cpu", precision="fp32", dropout=False, registry=registry)
+    if not isinstance(whole, TranslationModel):
+        raise ContractError(f"a translate family loaded as a {type(whole).__name__}, not a TranslationModel")
     # A budget far below what `load` accepts (16 MB), so that a small network streams a small picture.
     streamed = TranslationModel(path.stem, load_generator(registry, path), device=torch.device("cpu"),
                                 options=InferenceOptions(dropout=False, stream=True, max_memory=BUDGET_FOR_STREAMING),
@@ -220,7 +222,7 @@ def tiny_dataset(root: Path, side: int = 36, count: int = 4) -> Path:
         (root / folder).mkdir(parents=True, exist_ok=True)
     for i in range(count):
         small = rng.integers(0, 256, (4, 4, 3), dtype=np.uint8)
-        a = np.asarray(Image.fromarray(small).resize((side, side), Image.BICUBIC))
+        a = np.asarray(Image.fromarray(small).resize((side, side), Image.Resampling.BICUBIC))
         Image.fromarray(a).save(root / "trainA" / f"{i}.png")
         Image.fromarray(255 - a).save(root / "trainB" / f"{i}.png")
         Image.fromarray(np.concatenate([a, 255 - a], 1)).save(root / "train" / f"{i}.png")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import torch
@@ -33,6 +34,8 @@ from imgtrans.memory import default_budget, read_peak, reset_peak
 from imgtrans.padding import padded_size, padding_for, reflect_index
 from imgtrans.spec import Preprocess
 
+if TYPE_CHECKING:  # the streaming package is imported when a picture streams
+    from imgtrans.streaming import StreamPlan
 # Whole-image estimates are multiplied by this: eager PyTorch holds a few
 # temporaries (padded copies, activation outputs) beyond the maps themselves.
 WHOLE_IMAGE_SLACK = 1.3
@@ -90,11 +93,12 @@ class Translator:
         self.generator = generator.to(device).eval()
         self._forward = self._compiled() if options.compile else self.generator
         self._rng = np.random.default_rng(options.seed)
-        self.budget = options.max_memory if options.max_memory is not None else default_budget(device.type, device.index)
+        self.budget = (options.max_memory if options.max_memory is not None
+                       else default_budget(device.type, device.index))
         self._bytes_per_pixel: float | None = None
         self.last_streamed = False
         self.last_peak = 0  # bytes: imgtrans.memory.read_peak after the last run
-        self.last_plan = None  # the streamed plan of the last picture, for inspection
+        self.last_plan: StreamPlan | None = None  # the streamed plan of the last picture, for inspection
 
     def _compiled(self) -> nn.Module:
         """The generator under torch.compile: weights prepacked, padding,
@@ -104,7 +108,8 @@ class Translator:
         if any(isinstance(m, PerImageDropout) for m in self.generator.modules()):
             raise OptionError("compile: this model's test-time dropout draws new masks per picture, which would "
                               "recompile every time; turn dropout off (--no-dropout, or eval mode) to compile")
-        return torch.compile(self.generator)
+        # torch.compile returns a module (OptimizedModule) for a module; its annotation says any callable
+        return cast(nn.Module, torch.compile(self.generator))
 
     def _call_generator(self, x: torch.Tensor) -> torch.Tensor:
         try:
@@ -132,7 +137,8 @@ class Translator:
                 self._bytes_per_pixel = whole_image_bytes(output) / side**2
             except Unstreamable:
                 self._bytes_per_pixel = 0.0
-        padded = padded_size(height, self.pad_multiple, self.min_side) * padded_size(width, self.pad_multiple, self.min_side)
+        padded = (padded_size(height, self.pad_multiple, self.min_side)
+                  * padded_size(width, self.pad_multiple, self.min_side))
         return int(self._bytes_per_pixel * padded * WHOLE_IMAGE_SLACK)
 
     def _graph(self, pixels: torch.Tensor, *, seed: int):
@@ -221,7 +227,8 @@ class Translator:
 
         c, h, w = pixels.shape
         source = self._source(pixels)
-        top, left = padding_for(h, self.pad_multiple, self.min_side)[0], padding_for(w, self.pad_multiple, self.min_side)[0]
+        top = padding_for(h, self.pad_multiple, self.min_side)[0]
+        left = padding_for(w, self.pad_multiple, self.min_side)[0]
         fixed = h * w * c * (1 if pixels.dtype == torch.uint8 else 4)  # the output picture
         plan = plan_stream(
             self.generator, source, rows=(top, top + h), budget=max(self.budget - fixed, 1 << 12),
@@ -229,7 +236,7 @@ class Translator:
             make_mask=lambda layer, shape: dropout_mask(seed, layer.layer, layer.p, shape),
             adjust_stats=self._video_stats if self.video.active else None,
         )
-        out = None
+        out: torch.Tensor | None = None
 
         def sink(a: int, rows: torch.Tensor) -> None:
             nonlocal out
@@ -241,9 +248,11 @@ class Translator:
         with self.autocast():
             plan.run(sink)
         self.last_plan = plan
+        if out is None:
+            raise RuntimeError(f"the streamed plan wrote no rows of a {h}x{w} picture")
         return out
 
-    def _video_stats(self, layer: nn.Module, stats):
+    def _video_stats(self, layer: PerImageBatchNorm | Float32InstanceNorm, stats):
         """The streamed path's whole-picture statistics, recorded or replaced for video."""
         from imgtrans.streaming.graph import Stats
 
