@@ -9,9 +9,10 @@ when a model is loaded.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Literal
+from typing import TYPE_CHECKING, Literal
 
 from imgtrans import store
 from imgtrans.errors import ImgtransError, ModelKindError, OptionError, check_seed
@@ -140,7 +141,7 @@ def find_model(registry: Registry, name_or_path: str | Path) -> tuple[ModelSpec 
     return (None, path) if path is not None else (registry.model(str(name_or_path)), None)
 
 
-def detect(path: str | Path, *, network: str | None = None, registry: Registry | None = None) -> "Detection":
+def detect(path: str | Path, *, network: str | None = None, registry: Registry | None = None) -> Detection:
     """What generator a checkpoint holds (family, every option, channels,
     parameters), read from its tensor names and shapes; `DetectionError`
     (an `ImgtransError`) says why when it holds none, or several."""
@@ -182,7 +183,7 @@ def load(
     compile: bool = False,
     network: str | None = None,
     registry: Registry | None = None,
-) -> "TranslationModel | ConditionalModel":
+) -> TranslationModel | ConditionalModel:
     """Load a model by name (`imgtrans models`) or from a file: an imgtrans
     `.safetensors` file, or any generator checkpoint (`.pth`, `.pt`, a
     foreign `.safetensors`), whose architecture is read from the file.

@@ -255,7 +255,8 @@ def test_damaged_run_files_are_named_on_resume(cli, tmp_path, digits, damage):
     target = {"latest": run / "checkpoints" / "latest.json", "state": run / "checkpoints" / f"{latest}.state.pt",
               "networks": run / "checkpoints" / f"{latest}.safetensors", "config": run / "config.toml"}[damage]
     target.write_bytes(target.read_bytes()[:20] + b"\xff\x00garbage")
-    message = one_line_error(cli("train", "--resume", run, "--max-steps", "2"))
+    # a damaged run file is a failed input (1); a config that is not TOML, a usage error (2)
+    message = one_line_error(cli("train", "--resume", run, "--max-steps", "2"), code=2 if damage == "config" else 1)
     assert target.name in message
 
 
