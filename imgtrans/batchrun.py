@@ -29,6 +29,12 @@ class _Decoded:
     ms: float
 
 
+def _pixels(decoded: _Decoded) -> np.ndarray:
+    """A batched picture's pixels: only pictures that decoded are batched."""
+    assert decoded.picture is not None
+    return decoded.picture.pixels
+
+
 def resize_shorter_side(picture: imageio.Picture, size: int) -> imageio.Picture:
     """Bicubic resize so the shorter side is `size` (the reference's test-time load size)."""
     h, w = picture.pixels.shape[:2]
@@ -36,10 +42,10 @@ def resize_shorter_side(picture: imageio.Picture, size: int) -> imageio.Picture:
     new = (max(1, round(w * scale)), max(1, round(h * scale)))
     channels = picture.pixels.shape[2]
     image = Image.fromarray(picture.pixels[:, :, 0] if channels == 1 else picture.pixels)
-    pixels = np.asarray(image.resize(new, Image.BICUBIC))
+    pixels = np.asarray(image.resize(new, Image.Resampling.BICUBIC))
     alpha = None
     if picture.alpha is not None:
-        alpha = np.asarray(Image.fromarray(picture.alpha).resize(new, Image.BICUBIC))
+        alpha = np.asarray(Image.fromarray(picture.alpha).resize(new, Image.Resampling.BICUBIC))
     return imageio.Picture(pixels.reshape(new[1], new[0], channels), alpha)
 
 
@@ -50,7 +56,9 @@ def decode_file(path: Path, *, channels: int, load_size: int | None, max_pixels:
         h, w = picture.pixels.shape[:2]
         scaled = round(max(h, w) * load_size / min(h, w)) * load_size
         if scaled > (max_pixels or imageio.DEFAULT_MAX_PIXELS):
-            raise imageio.ImageError(f"--load-size {load_size} would make it {scaled} pixels, over the limit (--max-pixels)")
+            raise imageio.ImageError(
+                f"--load-size {load_size} would make it {scaled} pixels, over the limit (--max-pixels)"
+            )
         picture = resize_shorter_side(picture, load_size)
     return picture
 
@@ -85,12 +93,19 @@ def translate_files(
 
     def write(decoded: _Decoded, pixels: np.ndarray, compute_ms: float, ran: dict | None) -> Result:
         start = time.perf_counter()
+        assert decoded.picture is not None  # only pictures that decoded are written
         try:
             write_atomic(decoded.job.output, imageio.encode(pixels, decoded.picture.alpha, ext), overwrite=overwrite)
         except FileExistsError:
             return Result(str(decoded.job.item.path), str(decoded.job.output), "skipped", 0.0, "output exists")
         except OSError as exc:
-            return Result(str(decoded.job.item.path), None, "error", 0.0, f"cannot write {decoded.job.output} ({exc.strerror or exc})")
+            return Result(
+                str(decoded.job.item.path),
+                None,
+                "error",
+                0.0,
+                f"cannot write {decoded.job.output} ({exc.strerror or exc})",
+            )
         ms = decoded.ms + compute_ms + (time.perf_counter() - start) * 1e3
         return Result(str(decoded.job.item.path), str(decoded.job.output), "ok", ms, ran=ran)
 
@@ -108,7 +123,7 @@ def translate_files(
                 return
             start = time.perf_counter()
             try:
-                outputs = translate([d.picture.pixels for d in batch])
+                outputs = translate([_pixels(d) for d in batch])
             except (RuntimeError, MemoryError, ImgtransError, OSError) as exc:  # out of memory, a full temp folder
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 if isinstance(exc, OSError):  # a large picture streams through files in the temporary folder
@@ -132,7 +147,8 @@ def translate_files(
                 flush()
                 pending.append(Result(str(decoded.job.item.path), None, "error", decoded.ms, decoded.error))
             else:
-                if batch and (batch[0].picture.pixels.shape != decoded.picture.pixels.shape or len(batch) >= batch_size):
+                shape = decoded.picture.pixels.shape
+                if batch and (_pixels(batch[0]).shape != shape or len(batch) >= batch_size):
                     flush()
                 batch.append(decoded)
             while pending and (isinstance(pending[0], Result) or pending[0].done()):

@@ -20,10 +20,10 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -321,7 +321,7 @@ def _check_size(frame, width: int, height: int) -> None:
         raise VideoError("the frame size changes within the video (not supported)")
 
 
-def _flush(model, batch: list[np.ndarray], first: int, state: "_Encoder", first_pass: "_FirstPass | None",
+def _flush(model, batch: list[np.ndarray], first: int, state: _Encoder, first_pass: _FirstPass | None,
            on_frames) -> int:
     """Translate and encode the batch of frames numbered first, first + 1, ..."""
     if not batch:

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -32,30 +32,77 @@ def register(app: typer.Typer) -> None:
     @app.command("run", rich_help_panel="Use models")
     def run_command(
         ctx: typer.Context,
-        model: Annotated[str, typer.Argument(help="Model name (see `imgtrans models`), or a weights file: an imgtrans .safetensors, or a generator checkpoint (.pth, .pt, ...) whose architecture is read from it.")],
+        model: Annotated[str, typer.Argument(
+            help="Model name (see `imgtrans models`), or a weights file: an imgtrans .safetensors, or a generator "
+                 "checkpoint (.pth, .pt, ...) whose architecture is read from it.",
+        )],
         inputs: Annotated[list[str], typer.Argument(help="Image files, folders, quoted globs, or - for stdin.")],
-        output: Annotated[Optional[Path], typer.Option("-o", "--output", help="Output folder (default: ./imgtrans-out/MODEL).")] = None,
-        device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).")] = None,
+        output: Annotated[Path | None, typer.Option(
+            "-o",
+            "--output",
+            help="Output folder (default: ./imgtrans-out/MODEL).",
+        )] = None,
+        device: Annotated[str | None, typer.Option(
+            help="auto, cpu, cuda, cuda:N or mps (env: IMGTRANS_DEVICE).",
+        )] = None,
         batch_size: Annotated[int, typer.Option(min=1, help="Images of equal size translated together.")] = 1,
-        seed: Annotated[Optional[int], typer.Option(help="Make dropout noise reproducible (per image).")] = None,
+        seed: Annotated[int | None, typer.Option(help="Make dropout noise reproducible (per image).")] = None,
         suffix: Annotated[str, typer.Option(help="Added to each output file's stem.")] = "",
-        ext: Annotated[Optional[str], typer.Option(help="Output format: png, jpg, webp or gif for images (default: png); mp4, mov, mkv, webm, avi or gif for videos (default: the input's).")] = None,
+        ext: Annotated[str | None, typer.Option(
+            help="Output format: png, jpg, webp or gif for images (default: png); mp4, mov, mkv, webm, avi or gif "
+                 "for videos (default: the input's).",
+        )] = None,
         overwrite: Annotated[bool, typer.Option(help="Replace existing outputs instead of skipping them.")] = False,
         recursive: Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders.")] = False,
-        load_size: Annotated[Optional[int], typer.Option(min=1, help="Resize the shorter side to N first (default: full resolution).")] = None,
+        load_size: Annotated[int | None, typer.Option(
+            min=1,
+            help="Resize the shorter side to N first (default: full resolution).",
+        )] = None,
         no_dropout: Annotated[bool, typer.Option("--no-dropout", help="Disable test-time dropout (pix2pix).")] = False,
-        compile: Annotated[bool, typer.Option("--compile", help="torch.compile whole pictures: seconds to a minute of compiling first, then faster; for many pictures or videos.")] = False,
-        eval_mode: Annotated[bool, typer.Option("--eval-mode", help="Use stored running statistics instead of per-image ones.")] = False,
-        mirror: Annotated[Optional[str], typer.Option(help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).")] = None,
+        compile: Annotated[bool, typer.Option(
+            "--compile",
+            help="torch.compile whole pictures: seconds to a minute of compiling first, then faster; for many "
+                 "pictures or videos.",
+        )] = False,
+        eval_mode: Annotated[bool, typer.Option(
+            "--eval-mode",
+            help="Use stored running statistics instead of per-image ones.",
+        )] = False,
+        mirror: Annotated[str | None, typer.Option(
+            help="Base URL replacing the weights host (env: IMGTRANS_MIRROR).",
+        )] = None,
         as_json: Annotated[bool, typer.Option("--json", help="One JSON line per image on stdout.")] = False,
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary.")] = False,
-        max_memory: Annotated[Optional[str], typer.Option(help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with the same result (default: from free memory).")] = None,
-        precision: Annotated[Optional[str], typer.Option(help="fp32 (true fp32, also on CUDA), tf32 (CUDA), bf16, fp16 or auto: reduced precision only where measured at 45 dB or better against fp32 for the model (see `imgtrans info`).")] = "auto",
-        crf: Annotated[int, typer.Option(min=0, max=51, help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).")] = 18,
-        stats_window: Annotated[float, typer.Option(min=0.01, help="Video: each frame is normalised with the statistics of its shot's frames around it, Gaussian-weighted over this many seconds (standard deviation).")] = DEFAULT_WINDOW,
-        per_frame_stats: Annotated[bool, typer.Option("--per-frame-stats", help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).")] = False,
-        max_pixels: Annotated[Optional[int], typer.Option(min=1, help="Refuse pictures and video frames with more pixels (decompression-bomb guard) (default: Pillow's, about 89 million).")] = None,
-        network: Annotated[Optional[str], typer.Option(help="The generator to run from a checkpoint that holds several (e.g. G_A).")] = None,
+        max_memory: Annotated[str | None, typer.Option(
+            help="Memory for one picture and its activations, e.g. 300MB, 2GB; larger pictures run streamed with "
+                 "the same result (default: from free memory).",
+        )] = None,
+        precision: Annotated[str | None, typer.Option(
+            help="fp32 (true fp32, also on CUDA), tf32 (CUDA), bf16, fp16 or auto: reduced precision only where "
+                 "measured at 45 dB or better against fp32 for the model (see `imgtrans info`).",
+        )] = "auto",
+        crf: Annotated[int, typer.Option(
+            min=0,
+            max=51,
+            help="Video quality: lower is better and larger (x264's CRF; VP9 gets its equivalent).",
+        )] = 18,
+        stats_window: Annotated[float, typer.Option(
+            min=0.01,
+            help="Video: each frame is normalised with the statistics of its shot's frames around it, "
+                 "Gaussian-weighted over this many seconds (standard deviation).",
+        )] = DEFAULT_WINDOW,
+        per_frame_stats: Annotated[bool, typer.Option(
+            "--per-frame-stats",
+            help="Video: normalise each frame with its own statistics instead (as the reference does; flickers).",
+        )] = False,
+        max_pixels: Annotated[int | None, typer.Option(
+            min=1,
+            help="Refuse pictures and video frames with more pixels (decompression-bomb guard) (default: Pillow's, "
+                 "about 89 million).",
+        )] = None,
+        network: Annotated[str | None, typer.Option(
+            help="The generator to run from a checkpoint that holds several (e.g. G_A).",
+        )] = None,
     ) -> None:
         """Translate images with MODEL, at full resolution, into ./imgtrans-out/MODEL/.
 
@@ -65,9 +112,14 @@ def register(app: typer.Typer) -> None:
         app_state = state(ctx)
         requested = (ext or "").lower().lstrip(".")
         if ext is not None and not requested:
-            app_state.fail("--ext is empty (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)")
+            app_state.fail(
+                "--ext is empty (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)"
+            )
         if requested and requested not in OUTPUT_FORMATS + VIDEO_FORMATS:
-            app_state.fail(f"unknown --ext {requested!r} (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif for videos)")
+            app_state.fail(
+                f"unknown --ext {requested!r} (png, jpg, webp or gif for images; mp4, mov, mkv, webm, avi or gif "
+                "for videos)"
+            )
         ext = requested if requested in OUTPUT_FORMATS else "png"  # gif: a still GIF for images, animated for videos
         video_ext = requested if requested in VIDEO_FORMATS else None
         validate(device)
@@ -220,7 +272,7 @@ def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_
             task = bar.add_task("video", total=total)
 
     def on_frames(n):
-        if bar is not None:
+        if bar is not None and task is not None:
             bar.advance(task, n)
 
     try:
