@@ -51,17 +51,20 @@ def mirrored(url: str, mirror: str | None = None) -> str:
 
 def progress_callbacks(progress: Callable[[int, int | None], None] | None):
     """`fetch`'s on_start/on_chunk from one `progress(bytes so far, total or None)`."""
-    state = {"done": 0, "total": None}
+    done = 0
+    total: int | None = None
 
-    def on_start(total):
-        state["total"] = total
+    def on_start(size):
+        nonlocal total
+        total = size
         if progress is not None:
-            progress(0, total)
+            progress(0, size)
 
     def on_chunk(n):
-        state["done"] += n
+        nonlocal done
+        done += n
         if progress is not None:
-            progress(state["done"], state["total"])
+            progress(done, total)
 
     return on_start, on_chunk
 
@@ -141,12 +144,13 @@ def extract_member(archive: Path, member: str, folder: Path, *, max_bytes: int =
             for info in tar:
                 if info.name.removeprefix("./") != wanted:
                     continue
-                if not info.isfile() or info.size > max_bytes:
+                source = tar.extractfile(info) if info.isfile() else None  # None for what is not a regular file
+                if source is None or info.size > max_bytes:
                     raise DownloadError(f"{member} in the archive is not a regular file of at most {max_bytes} bytes")
                 fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".part", dir=folder)
                 try:
                     with os.fdopen(fd, "wb") as out:
-                        shutil.copyfileobj(tar.extractfile(info), out, CHUNK)
+                        shutil.copyfileobj(source, out, CHUNK)
                 except BaseException:
                     Path(tmp).unlink(missing_ok=True)
                     raise

@@ -71,6 +71,8 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
     from imgtrans.download import DownloadError, extract_member, fetch, mirrored, progress_callbacks
     from imgtrans.weights import WeightsError
 
+    if spec.weights.url is None:
+        raise MissingWeightsError(f"model {spec.name!r} has no download URL")
     url = mirrored(spec.weights.url, mirror)
     if on_url is not None:
         on_url(url)
@@ -89,8 +91,8 @@ def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None 
                 archive.unlink(missing_ok=True)
         import_checkpoint(
             registry, part, name=spec.name, family_name=spec.family, expect=spec.config,
-            expected_as=f"the catalogue's {spec.name}", destination=destination, preprocess=spec.preprocess, direction=spec.direction,
-            license=spec.license, source_label=url, summary=spec.summary, labels=spec.labels,
+            expected_as=f"the catalogue's {spec.name}", destination=destination, preprocess=spec.preprocess,
+            direction=spec.direction, license=spec.license, source_label=url, summary=spec.summary, labels=spec.labels,
         )
     except (DownloadError, WeightsError) as exc:
         reason = str(exc).replace(str(part), "the downloaded file") if part else str(exc)
@@ -212,6 +214,7 @@ def load(
     registry = registry or default_registry()
     spec, path = find_model(registry, name_or_path)
     if path is None:
+        assert spec is not None  # find_model gives a spec or a path
         path = weights_file(registry, spec, mirror=mirror, progress=progress)
 
     from imgtrans.pipeline import ConditionalModel, TranslationModel

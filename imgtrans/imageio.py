@@ -77,8 +77,11 @@ def _read_capped(stream, limit: int, what: str, expected: int = 0) -> bytes:
     return parts[0] if len(parts) == 1 else b"".join(parts)
 
 
-# Pillow's limit (about 89 MP), the default for `max_pixels`.
-DEFAULT_MAX_PIXELS = Image.MAX_IMAGE_PIXELS
+# Pillow's limit (about 89 MP), the default for `max_pixels`; Pillow's own
+# figure should something have set its limit to None (off) before this import.
+DEFAULT_MAX_PIXELS: int = (
+    Image.MAX_IMAGE_PIXELS if Image.MAX_IMAGE_PIXELS is not None else 1024 * 1024 * 1024 // 4 // 3
+)
 _limit_lock = threading.Lock()
 
 
@@ -122,11 +125,12 @@ def _decode(data: bytes, channels: int, limit: int) -> Picture:
         raise ImageError("not enough memory to decode it") from None
     except Exception as exc:  # Pillow raises many types on corrupt files
         raise ImageError(f"corrupt or truncated image ({type(exc).__name__}: {exc})") from None
+    upright: Image.Image = image
     try:
-        image = ImageOps.exif_transpose(image)
+        upright = ImageOps.exif_transpose(image)
     except Exception:  # a malformed EXIF block should not lose the picture
         pass
-    return from_pil(image, channels=channels)
+    return from_pil(upright, channels=channels)
 
 
 # Start-of-frame markers of Huffman-coded JPEGs (baseline, extended, progressive,

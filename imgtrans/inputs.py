@@ -121,7 +121,13 @@ class Result:
     ran: dict | None = None  # where and how it was computed (pipeline.RunInfo.as_dict)
 
     def as_dict(self) -> dict:
-        row = {"input": self.input, "output": self.output, "status": self.status, "ms": round(self.ms, 1), "error": self.error}
+        row = {
+            "input": self.input,
+            "output": self.output,
+            "status": self.status,
+            "ms": round(self.ms, 1),
+            "error": self.error,
+        }
         if self.frames is not None:
             row["frames"] = self.frames
         return row if self.ran is None else {**row, **self.ran}
@@ -157,9 +163,11 @@ def plan(arguments: list[str], out_dir: Path, *, recursive: bool, suffix: str, e
             results.append(Result(str(item.path), None, "error", 0.0, reason))
             continue
         if key == _real(item.path):
-            results.append(Result(str(item.path), None, "error", 0.0, "output would overwrite the input (use -o or --suffix)"))
+            reason = "output would overwrite the input (use -o or --suffix)"
+            results.append(Result(str(item.path), None, "error", 0.0, reason))
         elif key in claimed:
-            results.append(Result(str(item.path), None, "error", 0.0, f"same output name as {claimed[key]} (use --suffix)"))
+            reason = f"same output name as {claimed[key]} (use --suffix)"
+            results.append(Result(str(item.path), None, "error", 0.0, reason))
         elif exists and not overwrite:
             claimed[key] = item.path
             results.append(Result(str(item.path), str(target), "skipped", 0.0, "output exists (use --overwrite)"))

@@ -141,11 +141,16 @@ class TranslationModel(_Model):
             return out[:, :, 0] if flat and out.shape[2] == 1 else out
         if isinstance(image, torch.Tensor):
             return self._call_tensor(image)
-        raise ImageError(f"cannot translate a {type(image).__name__}: pass a PIL image, a numpy uint8 array or a torch tensor")
+        raise ImageError(
+            f"cannot translate a {type(image).__name__}: pass a PIL image, a numpy uint8 array or a torch tensor"
+        )
 
     def _call_tensor(self, image: torch.Tensor) -> torch.Tensor:
         if image.dim() not in (3, 4) or not image.is_floating_point():
-            raise ImageError(f"a tensor image must be float C x H x W or N x C x H x W in [0, 1], not {image.dtype} {tuple(image.shape)}")
+            raise ImageError(
+                "a tensor image must be float C x H x W or N x C x H x W in [0, 1], "
+                f"not {image.dtype} {tuple(image.shape)}"
+            )
         batch = image if image.dim() == 4 else image[None]
         c = batch.shape[1]
         if c not in (1, 2, 3, 4):
@@ -236,6 +241,7 @@ class TranslationModel(_Model):
                 yield from flush()
                 yield self(image)
                 continue
+            extra: np.ndarray | tuple[np.ndarray | None, bool] | None  # PIL: its alpha; numpy: (alpha, was it HxW)
             if isinstance(image, Image.Image):
                 picture = imageio.from_pil(image, channels=self.channels)
                 pixels, extra = picture.pixels, picture.alpha
@@ -333,18 +339,32 @@ class ConditionalModel(_Model):
                 raise OptionError(f"unknown label {text!r} (known: {known})")
         return indices
 
-    def sample_array(self, labels: Iterable[str | int] | None = None, *, n: int = 8, seed: int | None = None) -> np.ndarray:
+    def sample_array(
+        self,
+        labels: Iterable[str | int] | None = None,
+        *,
+        n: int = 8,
+        seed: int | None = None,
+    ) -> np.ndarray:
         """uint8 [len(labels), n, H, W, C]; the same seed gives the same pixels."""
         from imgtrans.sampling import generate
 
         indices = self.label_indices(labels)
         if not 1 <= n or n * len(indices) > MAX_SAMPLES:
-            raise OptionError(f"n must be between 1 and {MAX_SAMPLES // max(len(indices), 1)} for {len(indices)} label(s)")
+            raise OptionError(
+                f"n must be between 1 and {MAX_SAMPLES // max(len(indices), 1)} for {len(indices)} label(s)"
+            )
         check_seed(seed)
         with self._lock:
             return generate(self.generator, indices, n, seed=seed, device=self.device)
 
-    def sample(self, labels: Iterable[str | int] | None = None, *, n: int = 8, seed: int | None = None) -> list[Image.Image]:
+    def sample(
+        self,
+        labels: Iterable[str | int] | None = None,
+        *,
+        n: int = 8,
+        seed: int | None = None,
+    ) -> list[Image.Image]:
         """n PIL images per label, label after label."""
         images = self.sample_array(labels, n=n, seed=seed)
         return [imageio.to_pil(img) for row in images for img in row]
