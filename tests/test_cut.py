@@ -305,3 +305,26 @@ def test_two_gloo_processes_and_bf16(cli, unaligned, tmp_path):
         reduced = cli("train", *TINY, "--data", unaligned, "--name", "bf16", "--max-steps", "3", "--precision", "bf16")
         assert reduced.exit_code == 0, reduced.stderr
         assert all(math.isfinite(v) for r in losses(tmp_path / "runs" / "bf16") for k, v in r.items() if k != "lr")
+
+
+def test_a_video_runs_through_a_cut_generator(cli, registry, tmp_path):
+    import av
+
+    path = authors_file(registry, tmp_path / "latest_net_G.pth", netG="resnet_2blocks", ngf=4)
+    rng = np.random.default_rng(0)
+    out = av.open(str(tmp_path / "clip.mp4"), "w")
+    stream = out.add_stream("libx264", rate=10)
+    stream.height, stream.width, stream.pix_fmt, stream.options = 48, 64, "yuv444p", {"crf": "0"}
+    for i in range(3):
+        frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
+        frame.pts = i
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    result = cli("run", path, "clip.mp4", "-o", "out")
+    assert result.exit_code == 0, result.stderr
+    with av.open(str(tmp_path / "out" / "clip.mp4")) as written:
+        frames = [f.to_ndarray(format="rgb24") for f in written.decode(video=0)]
+    assert len(frames) == 3 and frames[0].shape == (48, 64, 3)
