@@ -61,8 +61,11 @@ class ShotWindow:
             raise LookupError(f"no statistics recorded near frame {frame}")
         weights = torch.tensor([math.exp(-0.5 * ((f - frame) / self.sigma) ** 2) for f, _ in near], dtype=torch.float64)
         weights /= weights.sum()
-        return {layer: tuple(weights @ torch.stack([stats[layer][k] for _, stats in near]) for k in (0, 1))
-                for layer in near[0][1]}
+
+        def blend(layer: int, k: int) -> torch.Tensor:
+            return weights @ torch.stack([stats[layer][k] for _, stats in near])
+
+        return {layer: (blend(layer, 0), blend(layer, 1)) for layer in near[0][1]}
 
     def forget(self, before: int) -> None:
         """Drop samples that no frame from `before` on can reach."""

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -32,6 +33,9 @@ from imgtrans.files import atomic_target
 from imgtrans.formats import NOT_REGULAR, output_extension, regular_file_size
 from imgtrans.imageio import DEFAULT_MAX_PIXELS
 from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
+
+if TYPE_CHECKING:  # annotations only: PyAV is imported when a video is translated
+    from av.video.stream import VideoStream
 
 CONTAINERS = {"mp4": "mp4", "m4v": "mp4", "mov": "mov", "mkv": "matroska", "webm": "webm", "avi": "avi", "gif": "gif"}
 DEFAULT_CRF = 18  # visually lossless for x264; VP9 gets the same number on its own scale
@@ -228,7 +232,8 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
 
             reader = threading.Thread(target=demux, name="imgtrans-video-decode", daemon=True)
             reader.start()
-            count, batch = 0, []
+            count = 0
+            batch: list[np.ndarray] = []
             try:
                 while True:
                     frame = frames.get()
@@ -245,10 +250,10 @@ def _translate(av, model, source: Path, target: Path, fmt: str, *, crf, stats_wi
                 _stop(reader, stop, frames)
                 state.stop()
             if errors:
-                exc = errors[0]
-                if isinstance(exc, av.FFmpegError):
-                    raise VideoError(f"corrupt or truncated video ({_reason(exc)})") from None
-                raise exc
+                error = errors[0]
+                if isinstance(error, av.FFmpegError):
+                    raise VideoError(f"corrupt or truncated video ({_reason(error)})") from None
+                raise error
             if count == 0:
                 raise VideoError("the video has no frames")
             state.raise_errors()
@@ -446,13 +451,13 @@ class _Encoder:
 
     def __init__(self, av, output, fmt: str, rate: Fraction, crf: int):
         self.av, self.output, self.fmt, self.rate, self.crf = av, output, fmt, rate, crf
-        self.stream = None
+        self.stream: VideoStream | None = None
         self.width = self.height = 0
         self.index = 0
         self.lock = threading.Lock()
         self.pending: queue.Queue = queue.Queue(QUEUE_FRAMES)
         self.errors: list[BaseException] = []
-        self.writer = None
+        self.writer: threading.Thread | None = None
 
     def mux(self, packet) -> None:
         with self.lock:
@@ -490,12 +495,16 @@ class _Encoder:
 
         quantised = Image.fromarray(frame).quantize(256)
         palette = np.zeros((256, 4), np.uint8)
-        colours = np.array(quantised.getpalette()[:768], np.uint8).reshape(-1, 3)
+        values = quantised.getpalette()
+        assert values is not None  # quantize makes a palette picture
+        colours = np.array(values[:768], np.uint8).reshape(-1, 3)
         palette[: len(colours), :3], palette[:, 3] = colours, 255
         return self.av.VideoFrame.from_ndarray((np.asarray(quantised), palette), format="pal8")
 
     def _write(self) -> None:
+        stream = self.stream
         try:
+            assert stream is not None  # open makes the stream before it starts this writer
             while True:
                 frame = self.pending.get()
                 if frame is None:
@@ -503,9 +512,9 @@ class _Encoder:
                 video_frame = self._frame(frame)
                 video_frame.pts = self.index
                 self.index += 1
-                for packet in self.stream.encode(video_frame):
+                for packet in stream.encode(video_frame):
                     self.mux(packet)
-            for packet in self.stream.encode():
+            for packet in stream.encode():
                 self.mux(packet)
         except BaseException as exc:
             self.errors.append(exc)

@@ -58,8 +58,13 @@ def _video_seeds() -> list[bytes]:
     rng = np.random.default_rng(0)
     frames = [rng.integers(0, 256, (12, 16, 3), dtype=np.uint8) for _ in range(4)]
     seeds = []
-    for fmt, codec, pix_fmt in (("mp4", "libx264", "yuv420p"), ("matroska", "libx264", "yuv420p"),
-                                ("webm", "libvpx-vp9", "yuv420p"), ("avi", "mpeg4", "yuv420p"), ("mov", "mjpeg", "yuvj420p")):
+    for fmt, codec, pix_fmt in (
+        ("mp4", "libx264", "yuv420p"),
+        ("matroska", "libx264", "yuv420p"),
+        ("webm", "libvpx-vp9", "yuv420p"),
+        ("avi", "mpeg4", "yuv420p"),
+        ("mov", "mjpeg", "yuvj420p"),
+    ):
         buffer = io.BytesIO()
         with av.open(buffer, "w", format=fmt) as out:
             stream = out.add_stream(codec, rate=5)
@@ -80,8 +85,12 @@ def _idx_seed() -> bytes:
     return struct.pack(">HBBIII", 0, 8, 3, 2, 3, 3) + bytes(range(18))
 
 
-SEEDS = {"image": _image_seeds(), "safetensors": [_safetensors_seed()], "idx": [_idx_seed(), gzip.compress(_idx_seed())],
-         "video": _video_seeds()}
+SEEDS = {
+    "image": _image_seeds(),
+    "safetensors": [_safetensors_seed()],
+    "idx": [_idx_seed(), gzip.compress(_idx_seed())],
+    "video": _video_seeds(),
+}
 VIDEO_SUFFIXES = [".mp4", ".mkv", ".webm", ".avi", ".mov", ".gif"]
 
 

@@ -243,7 +243,8 @@ def digits(tmp_path):
 
 def quick_run(cli, data, name="g"):
     result = cli("train", "--family", "cgan", "--data", data, "--name", name, "--ngf", "4", "--ndf", "4",
-                 "--batch-size", "20", "--epochs", "1", "--save-every", "1", "--sample-every", "100", "--max-steps", "1")
+                 "--batch-size", "20", "--epochs", "1", "--save-every", "1", "--sample-every", "100",
+                 "--max-steps", "1")
     assert result.exit_code == 0, result.stderr
     return Path("runs") / name
 
@@ -270,10 +271,12 @@ def test_data_path_with_quotes_round_trips_through_config(cli, tmp_path, digits)
 
 def test_bad_training_data_is_named(cli, tmp_path, digits):
     (digits / "labels.txt").write_bytes(b"\xff\xfe\x00bad")
-    assert "labels.txt: not readable UTF-8" in one_line_error(cli("train", "--family", "cgan", "--data", digits, "--name", "a"))
+    result = cli("train", "--family", "cgan", "--data", digits, "--name", "a")
+    assert "labels.txt: not readable UTF-8" in one_line_error(result)
     (digits / "labels.txt").unlink()
     (digits / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
-    assert "not a readable IDX file" in one_line_error(cli("train", "--family", "cgan", "--data", digits, "--name", "b"))
+    result = cli("train", "--family", "cgan", "--data", digits, "--name", "b")
+    assert "not a readable IDX file" in one_line_error(result)
 
     folders = tmp_path / "unpaired"
     for side in ("trainA", "trainB"):

@@ -52,7 +52,13 @@ def test_folder_with_bad_files_names_each_and_finishes_the_rest(cli, tiny_cycleg
     assert result.exit_code == 1
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     status = {line["input"].split("/")[-1]: line["status"] for line in lines}
-    assert status == {"a.jpg": "ok", "b.png": "ok", "truncated.jpg": "error", "empty.png": "error", "notes.jpg": "error"}
+    assert status == {
+        "a.jpg": "ok",
+        "b.png": "ok",
+        "truncated.jpg": "error",
+        "empty.png": "error",
+        "notes.jpg": "error",
+    }
     assert all(line["error"] for line in lines if line["status"] == "error")
     assert outputs(tmp_path / "out") == ["a.png", "b.png"]
     errors = [line for line in result.stderr.splitlines() if "error:" in line]

@@ -59,7 +59,9 @@ def read_clip(path: Path) -> tuple[list[np.ndarray], Fraction, list[bytes]]:
         frames = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
         rate = stream.average_rate
     with av.open(str(path)) as container:
-        audio = [bytes(p) for p in container.demux(*container.streams.audio) if p.size] if container.streams.audio else []
+        audio = (
+            [bytes(p) for p in container.demux(*container.streams.audio) if p.size] if container.streams.audio else []
+        )
     return frames, rate, audio
 
 
@@ -193,16 +195,23 @@ def test_a_failed_write_leaves_nothing_and_the_others_finish(tiny_cyclegan, tmp_
     import sys
 
     rng = np.random.default_rng(0)
-    write_clip(tmp_path / "noise.mp4", [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(12)], audio=False)
+    noise = [rng.integers(0, 256, (64, 96, 3), dtype=np.uint8) for _ in range(12)]
+    write_clip(tmp_path / "noise.mp4", noise, audio=False)
     random_image(tmp_path / "small.png", size=(16, 16))
 
     def limit_file_size():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, 20_000))
 
-    result = subprocess.run([sys.executable, "-m", "imgtrans", "run", tiny_cyclegan, "noise.mp4", "small.png", "-o", "out",
-                             "--crf", "0"], cwd=tmp_path, preexec_fn=limit_file_size, capture_output=True, text=True,
-                            env=dict(os.environ), timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-m", "imgtrans", "run", tiny_cyclegan, "noise.mp4", "small.png", "-o", "out", "--crf", "0"],
+        cwd=tmp_path,
+        preexec_fn=limit_file_size,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr
     assert "noise.mp4: cannot write" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["small.png"]  # nothing half-written, no temp file
@@ -220,9 +229,12 @@ def test_a_clip_does_not_leak_into_other_calls():
     imposed = model.translate_frames(frames, statistics=statistics[:1] * 3)
     assert np.array_equal(model(picture), alone)
     # frames given their own statistics translate as they do alone; the first frame's change the others
-    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(model.translate_frames(frames, statistics=statistics),
-                                                                     model.translate_frames(frames)))
-    assert np.array_equal(imposed[0], model.translate_frames(frames[:1])[0]) and not np.array_equal(imposed[2], model.translate_frames(frames[2:])[0])
+    own = model.translate_frames(frames, statistics=statistics)
+    assert all(np.abs(a.astype(int) - b).max() <= 1 for a, b in zip(own, model.translate_frames(frames)))
+    assert (
+        np.array_equal(imposed[0], model.translate_frames(frames[:1])[0])
+        and not np.array_equal(imposed[2], model.translate_frames(frames[2:])[0])
+    )
 
 
 def stats(value: float) -> dict:
@@ -261,7 +273,9 @@ def test_held_statistics_make_a_pan_move_exactly(tmp_path):
     for window in (1000.0, None):
         translate_video(model, tmp_path / "pan.mp4", tmp_path / f"{window}.mp4", crf=0, stats_window=window)
         frames = [f.astype(int) for f in read_clip(tmp_path / f"{window}.mp4")[0]]
-        error[window] = np.mean([np.abs(b[88:104, 88:160] - a[88:104, 96:168]).mean() for a, b in zip(frames, frames[1:])])
+        error[window] = np.mean(
+            [np.abs(b[88:104, 88:160] - a[88:104, 96:168]).mean() for a, b in zip(frames, frames[1:])]
+        )
     assert error[1000.0] < 0.1 < error[None], error
 
 
