@@ -36,7 +36,7 @@ class Node:
     channels: int
     height: int
     width: int
-    sources: tuple["Node", ...] = ()
+    sources: tuple[Node, ...] = ()
 
     store = None  # a maps.StoredMap once the executor has materialised this map
 
@@ -49,7 +49,7 @@ class Node:
     def compute(self, a: int, b: int) -> torch.Tensor:
         raise NotImplementedError
 
-    def needs(self, a: int, b: int) -> list[tuple["Node", int, int]]:
+    def needs(self, a: int, b: int) -> list[tuple[Node, int, int]]:
         """The source rows that rows [a, b) are computed from."""
         return [(s, a, b) for s in self.sources]
 
@@ -87,7 +87,7 @@ class ConvSpec:
     weight: torch.Tensor
     bias: torch.Tensor | None
     stride: tuple[int, int]
-    padding: tuple[int, int] | str
+    padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
     transposed: bool = False
@@ -96,7 +96,7 @@ class ConvSpec:
 
     @property
     def kernel_size(self) -> tuple[int, int]:
-        return tuple(self.weight.shape[2:])
+        return int(self.weight.shape[2]), int(self.weight.shape[3])
 
     @property
     def in_channels(self) -> int:
@@ -124,8 +124,9 @@ def _conv_spec(function, arguments: dict) -> ConvSpec:
     bias, padding = arguments.get("bias"), arguments.get("padding", 0)
     if bias is not None and not isinstance(bias, torch.Tensor):
         raise Unstreamable("a functional convolution whose bias is not a stored tensor")
-    return ConvSpec(weight=weight, bias=bias, stride=_pair(arguments.get("stride", 1)),
-                    padding=padding if isinstance(padding, str) else _pair(padding),
+    if isinstance(padding, str):
+        raise Unstreamable("a functional convolution with string padding")
+    return ConvSpec(weight=weight, bias=bias, stride=_pair(arguments.get("stride", 1)), padding=_pair(padding),
                     dilation=_pair(arguments.get("dilation", 1)), groups=int(arguments.get("groups", 1)),
                     transposed=function is torch.conv_transpose2d,
                     output_padding=_pair(arguments.get("output_padding", 0)))
@@ -382,7 +383,8 @@ def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_
         elif node.op == "call_module":
             values[node.name] = _module_node(network.get_submodule(node.target), values[node.args[0].name],
                                              per_image_norm, per_image_dropout, make_mask)
-        elif node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2 and not node.kwargs:
+        elif (node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2
+              and not node.kwargs):
             values[node.name] = Add(values[node.args[0].name], values[node.args[1].name])
         elif node.op == "call_function" and node.target is torch.cat:
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
@@ -413,7 +415,8 @@ def _module_node(m: nn.Module, src: Node, per_image_norm, per_image_dropout, mak
     if isinstance(m, nn.InstanceNorm2d) and not m.track_running_stats:
         return Norm(src, m.weight if m.affine else None, m.bias if m.affine else None, m.eps, layer=m)
     if isinstance(m, nn.BatchNorm2d) and not m.training and m.track_running_stats:
-        return Pointwise(src, lambda x: F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0, m.eps))
+        return Pointwise(src, lambda x: F.batch_norm(x, m.running_mean, m.running_var, m.weight, m.bias, False, 0.0,
+                                                     m.eps))
     if isinstance(m, per_image_dropout):
         return Dropout(src, lambda shape: make_mask(m, shape))
     for kind, function in _ACTIVATIONS.items():

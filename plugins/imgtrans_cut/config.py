@@ -27,7 +27,8 @@ class CUTConfig:
 
     @property
     def n_blocks(self) -> int:
-        return int(RESNET.fullmatch(self.netG).group(1))
+        # __post_init__ has checked that it matches.
+        return int(RESNET.fullmatch(self.netG)[1])  # type: ignore[index]
 
     def __post_init__(self):
         if not isinstance(self.netG, str) or not RESNET.fullmatch(self.netG):

@@ -78,4 +78,4 @@ def _init_with_preset(self, **values) -> None:
     _dataclass_init(self, **{**PRESETS.get(values.get("preset", "cut"), {}), **values})
 
 
-CUTTrainConfig.__init__ = _init_with_preset
+CUTTrainConfig.__init__ = _init_with_preset  # type: ignore[method-assign,assignment]

@@ -28,6 +28,8 @@ class Downsample(nn.Module):
     networks shift-invariant again"): a depthwise 3x3 binomial convolution of
     stride 2 over a 1-pixel reflection pad."""
 
+    filt: torch.Tensor
+
     def __init__(self, channels: int):
         super().__init__()
         self.channels = channels
@@ -43,6 +45,8 @@ class Upsample(nn.Module):
     1-pixel replication pad. The authors pad the transposed convolution by 2
     and then drop one row and column on each side; padding it by 3 gives the
     same rows and columns."""
+
+    filt: torch.Tensor
 
     def __init__(self, channels: int):
         super().__init__()

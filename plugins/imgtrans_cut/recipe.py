@@ -31,15 +31,14 @@ def initialise(network: nn.Module, init_type: str, gain: float = 0.02) -> nn.Mod
     """The authors' `init_weights`: conv and linear weights xavier-normal (or
     normal) with gain 0.02, biases 0, batch-norm scales N(1, 0.02)."""
     for module in network.modules():
-        name = type(module).__name__
-        if getattr(module, "weight", None) is not None and ("Conv" in name or "Linear" in name):
+        if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if init_type == "xavier":
                 nn.init.xavier_normal_(module.weight, gain=gain)
             else:
                 nn.init.normal_(module.weight, 0.0, gain)
-            if getattr(module, "bias", None) is not None:
+            if module.bias is not None:
                 nn.init.zeros_(module.bias)
-        elif "BatchNorm2d" in name:
+        elif isinstance(module, nn.BatchNorm2d):
             nn.init.normal_(module.weight, 1.0, gain)
             nn.init.zeros_(module.bias)
     return network
