@@ -238,6 +238,7 @@ def test_train_fastcut_publishes_and_runs(cli, unaligned, tmp_path):
     records = losses(run)
     assert [r["step"] for r in records] == list(range(1, 9))
     assert {"D_real", "D_fake", "G_GAN", "NCE"} <= set(records[0]) and "NCE_Y" not in records[0]
+    assert (run / "losses.png").is_file() and (run / "samples" / "step-00000004.png").is_file()
     latest = json.loads((run / "checkpoints" / "latest.json").read_text())
     tensors = load_file(run / "checkpoints" / f"{latest['stem']}.safetensors")
     assert {k.split(".")[0] for k in tensors} == {"G", "D", "F"}
