@@ -273,7 +273,7 @@ class Trainer:
                 if p.batch_index >= steps_per_epoch:
                     self._next_epoch()
             p.losses = log.flush() or p.losses
-        seconds = time.perf_counter() - start
+            seconds = time.perf_counter() - start  # the steps, not the data workers' shutdown that follows
         if p.step != last_saved or p.interrupted or not self.run_dir.has_checkpoint():
             self.save_checkpoint()
         summary = {"step": p.step, "epoch": p.epoch, "interrupted": p.interrupted, "signal": p.signal,
