@@ -46,6 +46,7 @@ FAMILY = Family(
     min_side=lambda config: 8,  # the residual blocks reflect 1 px at 1/4 scale
     train_config=CUTTrainConfig,
     make_recipe=make_recipe,
+    test_options={"netG": "resnet_2blocks", "ngf": 4, "ndf": 4, "n_layers_D": 2, "load_size": 36, "crop_size": 32},
 )
 
 
