@@ -13,8 +13,9 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections import Counter
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from imgtrans.weights import WeightsError
 
@@ -179,7 +180,8 @@ def flatten(obj: Any) -> tuple[dict[str, Any], int]:
         if hasattr(value, "shape") and hasattr(value, "dtype") and not isinstance(value, (Mapping, list, tuple)):
             tensors[prefix] = value
             continue
-        items = value.items() if isinstance(value, Mapping) else enumerate(value) if isinstance(value, (list, tuple)) else None
+        items = (value.items() if isinstance(value, Mapping)
+                 else enumerate(value) if isinstance(value, (list, tuple)) else None)
         if items is None:
             others += 1
             continue
@@ -223,7 +225,7 @@ def sub_checkpoint(shapes: Mapping[str, TensorMeta], root: str, keys: list[str]
     return Checkpoint(sub), prefix, notes
 
 
-def verify(family: "Family", proposal: Proposal, checkpoint: Checkpoint) -> tuple[dict[str, Any] | None, str, dict]:
+def verify(family: Family, proposal: Proposal, checkpoint: Checkpoint) -> tuple[dict[str, Any] | None, str, dict]:
     """Build the proposed network on the meta device and compare it with the
     checkpoint: (full config or None, why not, what was found). The family's
     checkpoint_filter renames keys first; two keys renamed to one are
@@ -262,7 +264,21 @@ def verify(family: "Family", proposal: Proposal, checkpoint: Checkpoint) -> tupl
                       "unseen": unseen}
 
 
-def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others: int = 0) -> Report:
+def _collector(proposals: list[Proposal], found: list[Unsupported]) -> Callable[[Proposal | Unsupported], None]:
+    """The ``report`` callback handed to the detectors: each item goes to
+    `proposals` or `found`, the lists of one candidate root (bound here, not
+    taken from the loop that makes them)."""
+
+    def report(item: Proposal | Unsupported) -> None:
+        if isinstance(item, Proposal):
+            proposals.append(item)
+        else:
+            found.append(item)
+
+    return report
+
+
+def detect_shapes(registry: Registry, shapes: Mapping[str, TensorMeta], others: int = 0) -> Report:
     """Ask every plugin about every candidate network in the file; verify."""
     detections: list[Detection] = []
     unsupported: list[tuple[str, Unsupported]] = []
@@ -274,10 +290,7 @@ def detect_shapes(registry: "Registry", shapes: Mapping[str, TensorMeta], others
             continue  # (root "module" of a DataParallel file is root "" again)
         proposals: list[Proposal] = []
         found: list[Unsupported] = []
-
-        def report(item: Proposal | Unsupported) -> None:
-            (proposals if isinstance(item, Proposal) else found).append(item)
-
+        report = _collector(proposals, found)
         for plugin, detector in registry.detectors:
             try:
                 detector(checkpoint=checkpoint, report=report)

@@ -12,8 +12,8 @@ al.), so the result equals the whole-image pass up to float rounding.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 
@@ -34,6 +34,13 @@ def _postorder(output: Node) -> list[Node]:
             stack.append((node, True))
             stack.extend((s, False) for s in reversed(node.sources))
     return order
+
+
+def _norm(node: Node) -> Norm:
+    """A "stats" task's node: always a norm (the tasks are made from norms)."""
+    if not isinstance(node, Norm):
+        raise TypeError(f"statistics task for a {type(node).__name__}, not a norm")
+    return node
 
 
 def whole_image_bytes(output: Node) -> int:
@@ -59,7 +66,8 @@ class _Moments:
     """Per-channel count, mean and sum of squared deviations, merged in float64."""
 
     def __init__(self, channels: int):
-        self.n, self.mean, self.m2 = 0, torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
+        self.n = 0
+        self.mean, self.m2 = torch.zeros(channels, dtype=torch.float64), torch.zeros(channels, dtype=torch.float64)
 
     def add(self, strip: torch.Tensor) -> None:
         count = strip.shape[0] * strip.shape[2] * strip.shape[3]
@@ -87,7 +95,7 @@ class StreamPlan:
     work_budget: int
     store_budget: int
     temp_dir: str | None = None
-    device: object = None
+    device: torch.device | None = None
     adjust_stats: Callable | None = None  # (layer, Stats) -> Stats: video's statistics shared across frames
     stored: set[int] = field(default_factory=set)
     peak_stored_ram: int = 0
@@ -178,20 +186,20 @@ class StreamPlan:
             for index, (kind, node) in enumerate(order):
                 if kind == "store":
                     ram_used += self._materialise(node, norms, ram_used)
-                elif kind == "stats" and node.stats is None:
-                    moments = _Moments(node.channels)
-                    src, step = node.sources[0], self.strip_rows(node.sources[0])
+                elif kind == "stats" and (norm := _norm(node)).stats is None:
+                    moments = _Moments(norm.channels)
+                    src, step = norm.sources[0], self.strip_rows(norm.sources[0])
                     for a in range(0, src.height, step):
                         moments.add(src.rows(a, min(a + step, src.height)))
-                    node.stats = self._finished(node, moments)
+                    norm.stats = self._finished(norm, moments)
                 elif kind == "output":
                     lo, hi = self.rows
                     step = self.strip_rows(node)
                     for a in range(lo, hi, step):
                         sink(a, node.rows(a, min(a + step, hi)))
                 for s, last in list(last_use.items()):
-                    if last == index and by_id[s].store is not None:
-                        store = by_id[s].store
+                    store = by_id[s].store
+                    if last == index and store is not None:
                         ram_used -= store.nbytes if store.in_memory else 0
                         store.close()
                         by_id[s].store = None
@@ -224,8 +232,9 @@ class StreamPlan:
             store.close()
             raise
         node.store = store
-        for m in readers:
-            m.stats = self._finished(m, moments)
+        if moments is not None:  # (made when there are readers)
+            for m in readers:
+                m.stats = self._finished(m, moments)
         if in_memory:
             self.peak_stored_ram = max(self.peak_stored_ram, ram_used + size)
             return size
@@ -240,7 +249,8 @@ def plan_stream(network, source: Input, *, rows: tuple[int, int], budget: int, p
     A quarter of the budget goes to the strips being computed, the rest to
     materialised maps kept in RAM; maps beyond it are spilled to disk.
     """
-    output = build(network, source, per_image_norm=per_image_norm, per_image_dropout=per_image_dropout, make_mask=make_mask)
+    output = build(network, source, per_image_norm=per_image_norm, per_image_dropout=per_image_dropout,
+                   make_mask=make_mask)
     work = max(budget // 4, 1)
     return StreamPlan(output, rows, work_budget=work, store_budget=max(budget - work, 0), temp_dir=temp_dir,
                       device=source.device, adjust_stats=adjust_stats)

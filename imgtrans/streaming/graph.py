@@ -19,12 +19,16 @@ import inspect
 import operator
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
 from imgtrans.padding import PaddingError, reflect_index
+
+if TYPE_CHECKING:
+    from imgtrans.streaming.maps import StoredMap
 
 
 class Unstreamable(Exception):
@@ -38,7 +42,7 @@ class Node:
     width: int
     sources: tuple[Node, ...] = ()
 
-    store = None  # a maps.StoredMap once the executor has materialised this map
+    store: StoredMap | None = None  # set once the executor has materialised this map
 
     def rows(self, a: int, b: int) -> torch.Tensor:
         """Rows [a, b) of this map as a [1, C, b - a, W] float tensor."""
@@ -137,10 +141,10 @@ class Conv(Node):
         if conv.padding_mode != "zeros" or conv.dilation != (1, 1) or isinstance(conv.padding, str):
             raise Unstreamable("convolution with non-zero padding mode, dilation or string padding")
         self.sources, self.conv = (src,), conv
-        (self.kh, kw), (self.sh, sw), (self.ph, pw) = conv.kernel_size, conv.stride, conv.padding
+        (self.kh, kw), (self.sh, sw), (self.ph, self.pw) = conv.kernel_size, conv.stride, conv.padding
         self.channels = conv.out_channels
         self.height = (src.height + 2 * self.ph - self.kh) // self.sh + 1
-        self.width = (src.width + 2 * pw - kw) // sw + 1
+        self.width = (src.width + 2 * self.pw - kw) // sw + 1
 
     def _span(self, a, b):
         return a * self.sh - self.ph, (b - 1) * self.sh - self.ph + self.kh
@@ -155,18 +159,20 @@ class Conv(Node):
         lo, hi = self._span(a, b)
         x = _zero_rows(src.rows(max(lo, 0), min(hi, src.height)), max(0, -lo), max(0, hi - src.height))
         c = self.conv
-        return F.conv2d(x, c.weight, c.bias, (self.sh, c.stride[1]), (0, c.padding[1]), 1, c.groups)
+        return F.conv2d(x, c.weight, c.bias, (self.sh, c.stride[1]), (0, self.pw), 1, c.groups)
 
 
 class ConvTranspose(Node):
     def __init__(self, src: Node, conv: nn.ConvTranspose2d | ConvSpec):
         if conv.padding_mode != "zeros" or conv.dilation != (1, 1):
             raise Unstreamable("transposed convolution with dilation or a padding mode")
+        if isinstance(conv.padding, str):  # never, for nn.ConvTranspose2d; its type (shared with Conv2d) allows it
+            raise Unstreamable("transposed convolution with string padding")
         self.sources, self.conv = (src,), conv
-        (self.kh, kw), (self.sh, sw), (self.ph, pw) = conv.kernel_size, conv.stride, conv.padding
+        (self.kh, kw), (self.sh, sw), (self.ph, self.pw) = conv.kernel_size, conv.stride, conv.padding
         self.channels = conv.out_channels
         self.height = (src.height - 1) * self.sh - 2 * self.ph + self.kh + conv.output_padding[0]
-        self.width = (src.width - 1) * sw - 2 * pw + kw + conv.output_padding[1]
+        self.width = (src.width - 1) * sw - 2 * self.pw + kw + conv.output_padding[1]
 
     def _span(self, a, b):
         """Input rows [i0, i1) contributing to output rows [a, b)."""
@@ -184,7 +190,7 @@ class ConvTranspose(Node):
         first = i0 * self.sh - self.ph  # the global output row of y's row 0
         if i1 > i0:
             x = self.sources[0].rows(i0, i1)
-            y = F.conv_transpose2d(x, c.weight, None, (self.sh, c.stride[1]), (0, c.padding[1]),
+            y = F.conv_transpose2d(x, c.weight, None, (self.sh, c.stride[1]), (0, self.pw),
                                    (0, c.output_padding[1]), c.groups)
         else:
             y = torch.zeros(1, self.channels, 0, self.width, dtype=c.weight.dtype, device=c.weight.device)
@@ -265,14 +271,16 @@ class Dropout(Node):
     dropout sits at the U-Net's coarsest levels)."""
 
     def __init__(self, src: Node, make_mask):
-        self.sources, self.make_mask, self.mask = (src,), make_mask, None
+        self.sources, self.make_mask = (src,), make_mask
+        self.mask: torch.Tensor | None = None  # made on the first pull
         self.channels, self.height, self.width = src.channels, src.height, src.width
 
     def compute(self, a, b):
-        if self.mask is None:
-            self.mask = self.make_mask((self.channels, self.height, self.width))
+        mask = self.mask
+        if mask is None:
+            mask = self.mask = self.make_mask((self.channels, self.height, self.width))
         x = self.sources[0].rows(a, b)
-        return x * self.mask[None, :, a:b].to(x)
+        return x * mask[None, :, a:b].to(x)
 
 
 class Add(Node):
@@ -359,6 +367,13 @@ def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_
     def value(arg):
         return values[arg.name] if isinstance(arg, fx.Node) else arg
 
+    def map_named(name: str) -> Node:
+        """The map made by the fx node `name` (not a stored tensor or constant)."""
+        found = values[name]
+        if not isinstance(found, Node):
+            raise Unstreamable("an operation on something other than a map")
+        return found
+
     for node in graph.nodes:
         if node.op == "placeholder":
             values[node.name] = source
@@ -381,16 +396,16 @@ def build(network: nn.Module, source: Input, *, per_image_norm: type, per_image_
                 raise Unstreamable("the network's output is not a map")
             return result
         elif node.op == "call_module":
-            values[node.name] = _module_node(network.get_submodule(node.target), values[node.args[0].name],
+            values[node.name] = _module_node(network.get_submodule(node.target), map_named(node.args[0].name),
                                              per_image_norm, per_image_dropout, make_mask)
         elif (node.op == "call_function" and node.target in (operator.add, torch.add) and len(node.args) == 2
               and not node.kwargs):
-            values[node.name] = Add(values[node.args[0].name], values[node.args[1].name])
+            values[node.name] = Add(map_named(node.args[0].name), map_named(node.args[1].name))
         elif node.op == "call_function" and node.target is torch.cat:
             dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
             if dim != 1:
                 raise Unstreamable("concatenation along a dimension other than channels")
-            values[node.name] = Cat([values[part.name] for part in node.args[0]])
+            values[node.name] = Cat([map_named(part.name) for part in node.args[0]])
         else:
             raise Unstreamable(f"unsupported operation {node.op} {node.target}")
     raise Unstreamable("the network has no output")

@@ -11,19 +11,28 @@ from __future__ import annotations
 
 import os
 import tempfile
+from typing import IO
 
 import torch
 
 
 class StoredMap:
-    def __init__(self, channels: int, height: int, width: int, *, in_memory: bool, device=None, temp_dir: str | None = None):
+    def __init__(self, channels: int, height: int, width: int, *, in_memory: bool,
+                 device: torch.device | str | None = None, temp_dir: str | None = None):
         self.device = device
         self.shape = (height, channels, width)
         self.row_bytes = channels * width * 4
         self.nbytes = height * self.row_bytes
         self.in_memory = in_memory
-        self.tensor = torch.empty(self.shape) if in_memory else None
-        self.file = None if in_memory else tempfile.TemporaryFile(prefix="imgtrans-map-", dir=temp_dir)
+        self.tensor: torch.Tensor | None = torch.empty(self.shape) if in_memory else None
+        self.file: IO[bytes] | None = (None if in_memory
+                                       else tempfile.TemporaryFile(prefix="imgtrans-map-", dir=temp_dir))
+
+    def _fileno(self) -> int:
+        """The spill file's descriptor (a map not in memory has one until closed)."""
+        if self.file is None:
+            raise ValueError("the stored map is closed")
+        return self.file.fileno()
 
     def write(self, a: int, strip: torch.Tensor) -> None:
         """Store a [1, C, r, W] strip as rows [a, a + r)."""
@@ -31,20 +40,23 @@ class StoredMap:
         if self.tensor is not None:
             self.tensor[a : a + rows.shape[0]] = rows
             return
+        fd = self._fileno()
         data = rows.contiguous().numpy()
-        view, offset = memoryview(data).cast("B"), a * self.row_bytes
+        # ndarray.data is memoryview(data): numpy's stubs give ndarray __buffer__ only for Python >= 3.12
+        view, offset = data.data.cast("B"), a * self.row_bytes
         while len(view):
-            written = os.pwrite(self.file.fileno(), view, offset)
+            written = os.pwrite(fd, view, offset)
             view, offset = view[written:], offset + written
 
     def read(self, a: int, b: int) -> torch.Tensor:
         if self.tensor is not None:
             rows = self.tensor[a:b]
         else:
+            fd = self._fileno()
             rows = torch.empty((b - a, *self.shape[1:]))
-            view, offset = memoryview(rows.numpy()).cast("B"), a * self.row_bytes
+            view, offset = rows.numpy().data.cast("B"), a * self.row_bytes
             while len(view):
-                got = os.preadv(self.file.fileno(), [view], offset)
+                got = os.preadv(fd, [view], offset)
                 if got <= 0:
                     raise OSError("spilled map file is shorter than written")
                 view, offset = view[got:], offset + got
