@@ -11,7 +11,7 @@ give exactly what sequential calls give.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,11 +113,14 @@ class TranslationModel(_Model):
         return (f"{self.name} was trained at {side}x{side}; this {width}x{height} picture is far from it "
                 f"({self.scale.figures}); --load-size {side} resizes pictures first")
 
-    def translate_arrays(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+    def translate_arrays(self, batch: list[np.ndarray], *,
+                         progress: Callable[[float], None] | None = None) -> list[np.ndarray]:
         """HxWxC uint8 arrays of one size with the model's input channels ->
-        HxWxC' uint8 translations. The core the other entry points use."""
+        HxWxC' uint8 translations. The core the other entry points use.
+        `progress(fraction)` hears how far the batch is, after each strip of a
+        streamed picture: for progress bars, and to stop the work by raising."""
         with self._lock:
-            return self._translator(batch)
+            return self._translator(batch, progress)
 
     def _run_tensor(self, x: torch.Tensor) -> torch.Tensor:
         """N x C x H x W float in [0, 1] (model channels) -> float output in [0, 1]."""

@@ -398,7 +398,7 @@ class Job:
         if self.state == "running" and self.total and self.done and self.started:
             eta = round((time.time() - self.started) / self.done * (self.total - self.done), 1)
         return {"id": self.id, "kind": self.kind, "model": self.model, "state": self.state, "done": self.done,
-                "total": self.total, "unit": "frames" if self.kind == "video" else "pictures", "eta_s": eta,
+                "total": self.total, "unit": "frames" if self.kind == "video" else "rows", "eta_s": eta,
                 "error": self.error, "result": f"/v1/jobs/{self.id}/result" if self.state == "done" else None}
 
     def update(self, **changes) -> None:
@@ -499,12 +499,20 @@ class Jobs:
 
             data = job.source.read_bytes()
             picture = imageio.decode(data, channels=model.channels, max_pixels=self.config.max_pixels)
-            job.update(total=1)
-            [pixels] = model.translate_arrays([picture.pixels])
+            rows = picture.pixels.shape[0]
+            job.update(total=rows)
+
+            def on_progress(fraction: float) -> None:  # after each strip of a streamed picture
+                if job.cancel.is_set():
+                    raise JobCancelled
+                if int(fraction * rows) != job.done:
+                    job.update(done=int(fraction * rows))
+
+            [pixels] = model.translate_arrays([picture.pixels], progress=on_progress)
             if job.cancel.is_set():
                 raise JobCancelled
             job.output.write_bytes(imageio.encode(pixels, picture.alpha, "png"))
-            job.update(done=1)
+            job.update(done=rows)
             return
         from imgtrans.video import translate_video
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, cast
 
@@ -175,11 +176,14 @@ class Translator:
 
     @torch.inference_mode()
     def run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool,
-            record: list[FrameStatistics] | None = None, impose: list[FrameStatistics] | None = None) -> torch.Tensor:
+            record: list[FrameStatistics] | None = None, impose: list[FrameStatistics] | None = None,
+            progress: Callable[[float], None] | None = None) -> torch.Tensor:
         """N x C x H x W pixels (uint8, or float in [0, 1]) -> the translation at
         the same size, as uint8 or float in [0, 1], on the CPU. For video,
         `record` (one empty dict per image) receives each image's own
-        normalisation statistics; `impose` gives the statistics to use instead."""
+        normalisation statistics; `impose` gives the statistics to use instead.
+        `progress(fraction)` hears how far the batch is (after each strip of a
+        streamed picture, each group of whole ones); raising in it stops the work."""
         n, _, h, w = batch.shape
         if n == 0 or h == 0 or w == 0:  # (the reflection padding's index arithmetic would never end)
             raise ImageError(f"empty picture or batch ({n} x {h} x {w})")
@@ -188,12 +192,13 @@ class Translator:
         reset_peak(self.device)
         self.video.engage(record=record, impose=impose)
         try:
-            return self._run(batch, seeds, to_uint8=to_uint8)
+            return self._run(batch, seeds, to_uint8=to_uint8, progress=progress or (lambda fraction: None))
         finally:
             self.video.release()
             self.last_peak = read_peak(self.device)
 
-    def _run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool) -> torch.Tensor:
+    def _run(self, batch: torch.Tensor, seeds: list[int], *, to_uint8: bool,
+             progress: Callable[[float], None]) -> torch.Tensor:
         n, c, h, w = batch.shape
         pre = self.preprocess
         if self.should_stream(batch):
@@ -201,7 +206,11 @@ class Translator:
             outputs = []
             for i in range(n):
                 self.video.select(i, i + 1)
-                outputs.append(self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8))
+
+                def of_batch(fraction: float, i: int = i) -> None:
+                    progress((i + fraction) / n)
+
+                outputs.append(self._run_streamed(batch[i], seeds[i], to_uint8=to_uint8, progress=of_batch))
             return torch.cat(outputs)
         self.last_streamed = False
         per_image = max(1, self.whole_image_bytes(h, w, c))
@@ -216,13 +225,15 @@ class Translator:
             with self.autocast():
                 y = self._call_generator(x)[..., top : top + h, left : left + w]
             outputs.append(self._finish(y, to_uint8))
+            progress((start + len(part)) / n)
         return torch.cat(outputs)
 
     def _finish(self, y: torch.Tensor, to_uint8: bool) -> torch.Tensor:
         y = self.preprocess.denormalise(y.float()).clamp(0, 1)
         return (y * 255.0).round().to(torch.uint8).cpu() if to_uint8 else y.cpu()
 
-    def _run_streamed(self, pixels: torch.Tensor, seed: int, *, to_uint8: bool) -> torch.Tensor:
+    def _run_streamed(self, pixels: torch.Tensor, seed: int, *, to_uint8: bool,
+                      progress: Callable[[float], None]) -> torch.Tensor:
         from imgtrans.streaming import plan_stream
 
         c, h, w = pixels.shape
@@ -246,7 +257,7 @@ class Translator:
             out[:, :, a - top : a - top + strip.shape[2]] = strip
 
         with self.autocast():
-            plan.run(sink)
+            plan.run(sink, progress)
         self.last_plan = plan
         if out is None:
             raise RuntimeError(f"the streamed plan wrote no rows of a {h}x{w} picture")
@@ -262,8 +273,8 @@ class Translator:
             return stats
         return Stats(imposed[0][0], imposed[1][0])
 
-    def __call__(self, batch: list[np.ndarray]) -> list[np.ndarray]:
+    def __call__(self, batch: list[np.ndarray], progress: Callable[[float], None] | None = None) -> list[np.ndarray]:
         """HxWxC uint8 arrays (all the same size) -> translated uint8 arrays."""
         x = torch.from_numpy(np.stack(batch)).permute(0, 3, 1, 2)
-        y = self.run(x, self.seeds(batch), to_uint8=True)
+        y = self.run(x, self.seeds(batch), to_uint8=True, progress=progress)
         return list(y.permute(0, 2, 3, 1).numpy())

@@ -302,6 +302,37 @@ def test_a_picture_job_gives_the_translate_pixels(tiny_cyclegan, tmp_path):
         assert result.headers["content-type"] == "image/png" and result.content == direct.content
 
 
+def test_a_large_picture_job_reports_rows_and_stops_when_cancelled(tiny_cyclegan, tmp_path):
+    """A picture over the memory budget streams: its job counts rows as the
+    passes go, and a cancel stops the streamed passes part-way."""
+    photo = random_image(tmp_path / "big.png", size=(1200, 900)).read_bytes()
+    server = Server(max_memory="16MB")
+    with server as client:
+        job = client.post("/v1/jobs", params={"model": tiny_cyclegan, "name": "big.png"}, content=photo).json()
+        running = server.app.state.jobs.jobs[job["id"]]
+        folder, seen = running.folder, []
+        with client.stream("GET", f"/v1/jobs/{job['id']}/events") as stream:
+            for line in stream.iter_lines():
+                if line.startswith("data: "):
+                    seen.append(json.loads(line[6:]))
+                    if 0 < seen[-1]["done"] < seen[-1]["total"]:
+                        break
+        assert seen[-1]["unit"] == "rows" and seen[-1]["total"] == 900 and seen[-1]["state"] == "running"
+        assert client.delete(f"/v1/jobs/{job['id']}").json()["state"] == "cancelling"
+        deadline = time.monotonic() + 30
+        while (server.app.state.jobs.active() or folder.exists()) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert running.state == "cancelled" and running.done < 900 and not folder.exists()
+        assert client.get("/readyz").json()["waiting"] == 0
+        # the same picture left alone: rows counted up to the whole, the pixels /v1/translate gives
+        done = client.post("/v1/jobs", params={"model": tiny_cyclegan, "name": "big.png"}, content=photo).json()
+        trail = events(client, done["id"])
+        assert trail[-1]["state"] == "done" and trail[-1]["done"] == 900
+        assert len({e["done"] for e in trail if e["state"] == "running"}) > 2  # progress along the way
+        direct = client.post("/v1/translate", params={"model": tiny_cyclegan}, content=photo)
+        assert client.get(f"/v1/jobs/{done['id']}/result").content == direct.content
+
+
 def test_cancel_stops_the_work_and_removes_its_files(tiny_cyclegan, tmp_path):
     source = clip(tmp_path / "long.mp4", 150, size=(96, 80))
     server = Server(max_jobs=1)

@@ -243,3 +243,24 @@ def test_video_statistics_stream_like_the_whole_picture():
         assert all(torch.allclose(whole[k][i], streamed[k][i], rtol=1e-5, atol=1e-6) for k in whole for i in (0, 1))
     assert np.abs(held_whole - held_streamed).max() <= 1
     assert not np.array_equal(held_whole[0], held_whole[1])  # same statistics, different frames
+
+
+def test_progress_rises_to_one_and_raising_in_it_stops_a_streamed_picture(registry):
+    net, multiple, minimum = network(registry, "cyclegan", netG="resnet_6blocks", ngf=8)
+    picture = np.random.default_rng(0).integers(0, 256, (70, 66, 3), dtype=np.uint8)
+    translator = Translator(net, device=torch.device("cpu"), pad_multiple=multiple, min_side=minimum,
+                            options=InferenceOptions(stream=True, max_memory=1 << 14))
+    heard: list[float] = []
+    translator([picture], progress=heard.append)
+    assert translator.last_streamed and heard == sorted(heard) and heard[-1] == 1.0 and len(heard) > 10
+
+    class Stop(Exception):
+        pass
+
+    def stop_halfway(fraction: float) -> None:
+        if fraction > 0.5:
+            raise Stop
+
+    with pytest.raises(Stop):
+        translator([picture], progress=stop_halfway)
+    assert translator([picture]) is not None  # the translator is still usable afterwards

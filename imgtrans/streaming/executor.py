@@ -136,7 +136,11 @@ class StreamPlan:
             stack.extend((s, False) for s in n.sources)
         return stores, store_nodes, norms
 
-    def run(self, sink: Callable[[int, torch.Tensor], None]) -> None:
+    def run(self, sink: Callable[[int, torch.Tensor], None],
+            progress: Callable[[float], None] | None = None) -> None:
+        """Every pass, then `sink` for each output strip; `progress(fraction)`
+        after each strip of any pass (passes count equally), where a caller
+        can also stop the work by raising."""
         nodes = _postorder(self.output)
         norms = [n for n in nodes if isinstance(n, Norm)]
         input_height = max(n.height for n in nodes if isinstance(n, Input))
@@ -184,19 +188,26 @@ class StreamPlan:
         ram_used = 0
         try:
             for index, (kind, node) in enumerate(order):
+
+                def within(done: int, rows: int, index: int = index) -> None:
+                    if progress is not None:
+                        progress((index + done / max(rows, 1)) / len(order))
+
                 if kind == "store":
-                    ram_used += self._materialise(node, norms, ram_used)
+                    ram_used += self._materialise(node, norms, ram_used, within)
                 elif kind == "stats" and (norm := _norm(node)).stats is None:
                     moments = _Moments(norm.channels)
                     src, step = norm.sources[0], self.strip_rows(norm.sources[0])
                     for a in range(0, src.height, step):
                         moments.add(src.rows(a, min(a + step, src.height)))
+                        within(min(a + step, src.height), src.height)
                     norm.stats = self._finished(norm, moments)
                 elif kind == "output":
                     lo, hi = self.rows
                     step = self.strip_rows(node)
                     for a in range(lo, hi, step):
                         sink(a, node.rows(a, min(a + step, hi)))
+                        within(min(a + step, hi) - lo, hi - lo)
                 for s, last in list(last_use.items()):
                     store = by_id[s].store
                     if last == index and store is not None:
@@ -214,7 +225,8 @@ class StreamPlan:
         stats = moments.stats()
         return stats if self.adjust_stats is None else self.adjust_stats(norm.layer, stats)
 
-    def _materialise(self, node: Node, norms: list[Norm], ram_used: int) -> int:
+    def _materialise(self, node: Node, norms: list[Norm], ram_used: int,
+                     within: Callable[[int, int], None]) -> int:
         size = node.height * node.bytes_per_row
         in_memory = ram_used + size <= self.store_budget
         store = StoredMap(node.channels, node.height, node.width, in_memory=in_memory, device=self.device,
@@ -228,6 +240,7 @@ class StreamPlan:
                 store.write(a, strip)
                 if moments is not None:
                     moments.add(strip)
+                within(min(a + step, node.height), node.height)
         except BaseException:
             store.close()
             raise
