@@ -178,8 +178,8 @@ def test_recipe_contract_is_checked_at_registration():
         @imgtrans.hookimpl
         def register_families(self, register):
             register(imgtrans.Family(name="lonely", summary="", kind="translate", config_type=Arch,
-                                     build_generator=None, build_discriminator=None, train_config=Separate,
-                                     make_recipe=lambda *a: None))
+                                     build_generator=lambda c: None, build_discriminator=lambda c: None,
+                                     train_config=Separate, make_recipe=lambda *a: None))
 
     pm = make_plugin_manager(autoload=False)
     pm.register(Plugin(), name="lonely-plugin")
