@@ -203,6 +203,20 @@ def test_a_video_through_the_page_with_progress_and_cancel(tiny_cyclegan, page, 
         assert page.text_content("#t-progress-text") == "done: 12 of 12 frames"
         assert page.is_visible("#t-video") and page.is_visible("#t-video-before")  # side by side
         assert page.locator("#t-video").evaluate("v => v.src.startsWith('blob:')")
+        # and one over the other, with a before/after slider; the translated one follows the controls
+        assert page.is_visible("#t-video-under") and page.is_visible("#t-video-over")
+        assert page.get_attribute("#t-video-over", "src") == page.get_attribute("#t-video", "src")
+        assert page.get_attribute("#t-video-under", "src") == page.get_attribute("#t-video-before", "src")
+        page.fill("#t-video-slider", "30")
+        assert page.locator("#t-video-over").evaluate("v => v.style.clipPath") == "inset(0px 0px 0px 30%)"
+        followed = page.evaluate("""async () => {
+            const under = document.getElementById("t-video-under"), over = document.getElementById("t-video-over");
+            if (under.readyState < 1) await new Promise(r => under.addEventListener("loadedmetadata", r, {once: true}));
+            under.currentTime = 0.25;
+            await new Promise(r => under.addEventListener("seeked", r, {once: true}));
+            return over.currentTime;
+        }""")
+        assert abs(followed - 0.25) < 0.05
 
         page.set_input_files("#t-file", str(long))
         page.click("#t-go")

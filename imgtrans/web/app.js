@@ -157,6 +157,20 @@ $("t-model").addEventListener("change", () => { $("t-card").textContent = card($
 $("t-slider").addEventListener("input", () => {
   $("t-after").style.clipPath = "inset(0 0 0 " + $("t-slider").value + "%)";
 });
+$("t-video-slider").addEventListener("input", () => {
+  $("t-video-over").style.clipPath = "inset(0 0 0 " + $("t-video-slider").value + "%)";
+});
+// The translated video lies over the sent one and follows its controls (the same frame times).
+function followUnder() {
+  const under = $("t-video-under"), over = $("t-video-over");
+  if (Math.abs(over.currentTime - under.currentTime) > 0.05) over.currentTime = under.currentTime;
+  over.playbackRate = under.playbackRate;
+  if (under.paused && !over.paused) over.pause();
+  if (!under.paused && over.paused) over.play().catch(() => {});
+}
+for (const event of ["play", "pause", "seeked", "timeupdate", "ratechange"]) {
+  $("t-video-under").addEventListener(event, followUnder);
+}
 
 function showPicture(file, blob, model, info) {
   $("t-before").src = objectUrl(file, $("t-before").src);
@@ -200,6 +214,9 @@ async function runJob(file, model, precision, video) {
     const player = $("t-video");
     player.src = objectUrl(blob, player.src);
     $("t-video-before").src = objectUrl(file, $("t-video-before").src);
+    $("t-video-under").src = $("t-video-before").src;
+    $("t-video-over").src = player.src;
+    $("t-video-slider").dispatchEvent(new Event("input"));
     $("t-videos").hidden = false;
     $("t-download").href = player.src;
     $("t-download").download = stem(file.name) + "-" + model + (file.name.match(VIDEO) || [".mp4"])[0];
