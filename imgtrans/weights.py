@@ -47,10 +47,6 @@ class WeightsInfo:
     summary: str
     raw: dict[str, str]
 
-    @property
-    def size(self) -> int:
-        return self.path.stat().st_size
-
 
 def make_metadata(
     *,
