@@ -45,8 +45,8 @@ def main() -> None:
     import torch
     from safetensors.torch import load_file, save_file
 
-    from imgtrans.convert import inspect_checkpoint
-    from imgtrans.detection import choose
+    from imgtrans.checkpoints.convert import inspect_checkpoint
+    from imgtrans.checkpoints.detection import choose
     from imgtrans.hub import default_registry
 
     registry = default_registry()

@@ -197,7 +197,7 @@ def shipped_translators():
 def example_pictures(ctx, channels: int):
     import numpy as np
 
-    from imgtrans.imageio import decode
+    from imgtrans.io.imageio import decode
 
     photos = sorted((ROOT / "examples").glob("*.jpg"))
     pictures = [decode(p.read_bytes(), channels=channels).pixels for p in photos]
@@ -211,7 +211,7 @@ def parity(ctx) -> list[dict]:
     from pixels import psnr
 
     import imgtrans
-    from imgtrans.precision import supported
+    from imgtrans.inference.precision import supported
 
     rows = []
     for name in shipped_translators():
@@ -261,7 +261,7 @@ def inference(ctx) -> list[dict]:
     import torch
 
     import imgtrans
-    from imgtrans.precision import arithmetic, supported
+    from imgtrans.inference.precision import arithmetic, supported
 
     side = 128 if ctx.dry_run else 512
     batches = (1, 2) if ctx.dry_run else (1, 16)
@@ -326,7 +326,7 @@ def large(ctx) -> list[dict]:
     import numpy as np
 
     import imgtrans
-    from imgtrans.memory import read_peak, reset_peak
+    from imgtrans.inference.memory import read_peak, reset_peak
 
     sizes = (0.05, 0.2) if ctx.dry_run else (12, 24, 100)
     rows = []

@@ -19,8 +19,8 @@ from pathlib import Path
 from pixels import psnr
 
 import imgtrans
-from imgtrans.imageio import decode
-from imgtrans.precision import supported
+from imgtrans.inference.precision import supported
+from imgtrans.io.imageio import decode
 
 
 def main(argv: list[str]) -> None:

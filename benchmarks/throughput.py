@@ -21,7 +21,7 @@ import torch
 from pixels import psnr
 
 import imgtrans
-from imgtrans.imageio import decode
+from imgtrans.io.imageio import decode
 
 
 def sync(device: torch.device) -> None:

@@ -44,7 +44,7 @@ from PIL import Image
 from pixels import psnr
 
 import imgtrans
-from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
+from imgtrans.io.temporal import DEFAULT_WINDOW, ShotWindow
 
 ROOT = Path(__file__).resolve().parents[1]
 STEP = 8

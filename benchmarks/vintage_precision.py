@@ -22,7 +22,7 @@ import torch
 from pixels import psnr
 
 import imgtrans
-from imgtrans.imageio import decode
+from imgtrans.io.imageio import decode
 
 
 def vintagify_reference(photo: np.ndarray):

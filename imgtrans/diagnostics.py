@@ -20,8 +20,8 @@ def report(*, timing: bool = True) -> dict[str, Any]:
     import torch
 
     from imgtrans import __version__
-    from imgtrans.memory import available_ram, budget_for
-    from imgtrans.precision import cpu_has_native_bf16
+    from imgtrans.inference.memory import available_ram, budget_for
+    from imgtrans.inference.precision import cpu_has_native_bf16
 
     facts: dict[str, Any] = {
         "imgtrans": __version__,
@@ -54,7 +54,7 @@ def _soft(probe, *args) -> dict[str, Any]:
 def _cuda(torch) -> dict[str, Any]:
     if not torch.cuda.is_available():
         return {"available": False, "built_for": torch.version.cuda}
-    from imgtrans.memory import budget_for
+    from imgtrans.inference.memory import budget_for
 
     devices = []
     for index in range(torch.cuda.device_count()):
@@ -91,7 +91,7 @@ def _pyav() -> dict[str, Any]:
 
 
 def _cache() -> dict[str, Any]:
-    from imgtrans import store
+    from imgtrans.checkpoints import store
 
     folder = store.home()
     files = [p for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []

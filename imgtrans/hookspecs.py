@@ -28,7 +28,7 @@ def register_models(register):
 def detect_checkpoint(checkpoint, report):
     """Say what a foreign checkpoint is, from names and shapes alone.
 
-    ``checkpoint`` is an :class:`imgtrans.detection.Checkpoint` (one candidate
+    ``checkpoint`` is an :class:`imgtrans.checkpoints.detection.Checkpoint` (one candidate
     network of the file: tensor name -> shape and dtype, no values). Call
     ``report(Proposal(...))`` with your family and every option you can read
     (the core verifies it by building your generator on the meta device and

@@ -14,15 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from imgtrans import store
+from imgtrans.checkpoints import store
 from imgtrans.errors import ImgtransError, ModelKindError, OptionError, check_seed
-from imgtrans.precision import PRECISIONS
+from imgtrans.inference.precision import PRECISIONS
 from imgtrans.registry import Registry, UnknownModelError, WeightsStatus
 from imgtrans.spec import ModelSpec
 
 if TYPE_CHECKING:
-    from imgtrans.detection import Detection
-    from imgtrans.pipeline import ConditionalModel, TranslationModel
+    from imgtrans.checkpoints.detection import Detection
+    from imgtrans.inference.pipeline import ConditionalModel, TranslationModel
 
 Progress = Callable[[int, "int | None"], None]  # (bytes so far, total or None)
 
@@ -67,9 +67,9 @@ def list_models(*, registry: Registry | None = None) -> list[ModelInfo]:
 def download_weights(registry: Registry, spec: ModelSpec, *, mirror: str | None = None,
                      progress: Progress | None = None, on_url: Callable[[str], None] | None = None) -> Path:
     """Download, verify and convert `spec`'s published checkpoint into the cache."""
-    from imgtrans.convert import import_checkpoint
-    from imgtrans.download import DownloadError, extract_member, fetch, mirrored, progress_callbacks
-    from imgtrans.weights import WeightsError
+    from imgtrans.checkpoints.convert import import_checkpoint
+    from imgtrans.checkpoints.download import DownloadError, extract_member, fetch, mirrored, progress_callbacks
+    from imgtrans.checkpoints.weights import WeightsError
 
     if spec.weights.url is None:
         raise MissingWeightsError(f"model {spec.name!r} has no download URL")
@@ -147,8 +147,8 @@ def detect(path: str | Path, *, network: str | None = None, registry: Registry |
     """What generator a checkpoint holds (family, every option, channels,
     parameters), read from its tensor names and shapes; `DetectionError`
     (an `ImgtransError`) says why when it holds none, or several."""
-    from imgtrans.convert import inspect_checkpoint
-    from imgtrans.detection import choose
+    from imgtrans.checkpoints.convert import inspect_checkpoint
+    from imgtrans.checkpoints.detection import choose
 
     registry = registry or default_registry()
     _, report = inspect_checkpoint(registry, Path(path))
@@ -158,15 +158,15 @@ def detect(path: str | Path, *, network: str | None = None, registry: Registry |
 def load_network(registry: Registry, path: Path, *, network: str | None = None):
     """An imgtrans file as its metadata says; any other checkpoint detected
     from its names and shapes and converted in memory."""
-    from imgtrans.weights import is_imgtrans_file
+    from imgtrans.checkpoints.weights import is_imgtrans_file
 
     if path.suffix.lower() == store.SUFFIX and is_imgtrans_file(path):
         if network not in (None, "G"):
             raise OptionError(f"{path} is an imgtrans file: it holds one generator (no network {network!r})")
-        from imgtrans.loading import load_generator
+        from imgtrans.checkpoints.loading import load_generator
 
         return load_generator(registry, path)
-    from imgtrans.convert import load_checkpoint
+    from imgtrans.checkpoints.convert import load_checkpoint
 
     return load_checkpoint(registry, path, network=network)
 
@@ -204,7 +204,7 @@ def load(
     """
     from imgtrans.device import resolve as resolve_device
     from imgtrans.device import validate
-    from imgtrans.memory import parse_size
+    from imgtrans.inference.memory import parse_size
 
     validate(device)
     check_seed(seed)
@@ -217,7 +217,7 @@ def load(
         assert spec is not None  # find_model gives a spec or a path
         path = weights_file(registry, spec, mirror=mirror, progress=progress)
 
-    from imgtrans.pipeline import ConditionalModel, TranslationModel
+    from imgtrans.inference.pipeline import ConditionalModel, TranslationModel
 
     loaded = load_network(registry, path, network=network)
     torch_device = resolve_device(device)
@@ -234,9 +234,9 @@ def load(
             raise OptionError(f"{name!r} samples without compiling (compile is for translators)")
         labels = loaded.info.labels or (spec.labels if spec else ())
         return ConditionalModel(name, loaded, device=torch_device, labels=tuple(labels))
-    from imgtrans.precision import choose
+    from imgtrans.inference.precision import choose
+    from imgtrans.inference.translate import InferenceOptions
     from imgtrans.spec import Preprocess
-    from imgtrans.translate import InferenceOptions
 
     chosen = choose(precision, torch_device, spec.precision_psnr if spec else {}, name)
     preprocess = spec.preprocess if spec is not None else Preprocess.from_dict(loaded.info.preprocess)

@@ -9,11 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from imgtrans import store
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.weights import WeightsError, read_info
 from imgtrans.errors import ImgtransError
 from imgtrans.names import UnsafeNameError, check_component
 from imgtrans.spec import Family, ModelSpec, Preprocess, WeightsSource
-from imgtrans.weights import WeightsError, read_info
 
 WeightsStatus = Literal["shipped", "cached", "downloadable", "missing"]
 

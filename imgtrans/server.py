@@ -495,7 +495,7 @@ class Jobs:
             raise JobCancelled
         job.update(state="running", started=time.time())
         if job.kind == "picture":
-            from imgtrans import imageio
+            from imgtrans.io import imageio
 
             data = job.source.read_bytes()
             picture = imageio.decode(data, channels=model.channels, max_pixels=self.config.max_pixels)
@@ -514,7 +514,7 @@ class Jobs:
             job.output.write_bytes(imageio.encode(pixels, picture.alpha, "png"))
             job.update(done=rows)
             return
-        from imgtrans.video import translate_video
+        from imgtrans.io.video import translate_video
 
         limit = self.config.max_frames
 
@@ -631,7 +631,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         max_memory = _max_memory(options.get("max_memory"), config)
 
         def work(model):
-            from imgtrans import imageio
+            from imgtrans.io import imageio
 
             picture = imageio.decode(data, channels=model.channels, max_pixels=config.max_pixels)
             start = time.perf_counter()
@@ -659,8 +659,8 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         seed = _integer(options.get("seed"), "seed")
 
         def work(model):
-            from imgtrans import imageio
-            from imgtrans.sampling import grid
+            from imgtrans.inference.sampling import grid
+            from imgtrans.io import imageio
 
             return imageio.encode(grid(model.sample_array(labels, n=n, seed=seed)), None, "png")
 
@@ -668,7 +668,7 @@ def create_app(config: ServeConfig, registry=None) -> Starlette:
         return Response(body, media_type="image/png", headers={"X-Imgtrans-Model": name})
 
     async def create_job(request: Request) -> Response:
-        from imgtrans.inputs import VIDEO_EXTENSIONS
+        from imgtrans.io.inputs import VIDEO_EXTENSIONS
 
         options = request.query_params
         name = options.get("model", "")
@@ -822,7 +822,7 @@ def _max_memory(value: str | None, config: ServeConfig) -> int | None:
     """A request's memory budget: it may lower the server's --max-memory, never raise it."""
     if not value:
         return None
-    from imgtrans.memory import parse_size
+    from imgtrans.inference.memory import parse_size
 
     asked = parse_size(value)
     if config.max_memory is not None and asked > parse_size(config.max_memory):
@@ -840,7 +840,7 @@ async def _http_error(request: Request, exc: HTTPError) -> Response:
 
 async def _library_error(request: Request, exc: ImgtransError) -> Response:
     """The library's one-line message: bad pictures are the client's (415/422), options 400."""
-    from imgtrans.imageio import ImageError
+    from imgtrans.io.imageio import ImageError
 
     return _json(422 if isinstance(exc, ImageError) else 400, str(exc))
 

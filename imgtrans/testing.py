@@ -129,7 +129,7 @@ def _meta(family: Family, config: Any) -> None:
 
 
 def _save(family: Family, config: Any, generator, path: Path) -> None:
-    from imgtrans import weights as wfile
+    from imgtrans.checkpoints import weights as wfile
 
     channels = getattr(config, "input_nc", getattr(config, "channels", 3))
     labels = tuple(f"class{i}" for i in range(getattr(config, "num_classes", 0)))
@@ -141,7 +141,7 @@ def _save(family: Family, config: Any, generator, path: Path) -> None:
 
 def _round_trip(registry: Registry, generator, path: Path):
     import imgtrans
-    from imgtrans import weights as wfile
+    from imgtrans.checkpoints import weights as wfile
 
     stored, ours = wfile.load_tensors(path), generator.state_dict()
     if stored.keys() != ours.keys():
@@ -170,9 +170,9 @@ def _streamed(registry: Registry, path: Path, family: Family, config: Any) -> No
     import torch
 
     import imgtrans
-    from imgtrans.loading import load_generator
-    from imgtrans.pipeline import TranslationModel
-    from imgtrans.translate import InferenceOptions
+    from imgtrans.checkpoints.loading import load_generator
+    from imgtrans.inference.pipeline import TranslationModel
+    from imgtrans.inference.translate import InferenceOptions
 
     whole = imgtrans.load(path, device="cpu", precision="fp32", dropout=False, registry=registry)
     if not isinstance(whole, TranslationModel):

@@ -14,8 +14,8 @@ import json
 import shutil
 from pathlib import Path
 
-from imgtrans.files import write_atomic
-from imgtrans.imageio import encode
+from imgtrans.io.files import write_atomic
+from imgtrans.io.imageio import encode
 from imgtrans.training.plot import loss_curves
 from imgtrans.training.runs import RunDir
 

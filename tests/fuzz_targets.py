@@ -21,7 +21,9 @@ import numpy as np
 from hypothesis import strategies as st
 from PIL import Image
 
-from imgtrans import imageio, names, weights
+from imgtrans import names
+from imgtrans.checkpoints import weights
+from imgtrans.io import imageio
 from imgtrans.training import config as train_config
 from imgtrans.training.data import DatasetError, read_idx
 
@@ -219,7 +221,7 @@ def translate_video_file(data: bytes, suffix: str) -> None:
     fails)."""
     import signal
 
-    from imgtrans.video import VideoError, translate_video
+    from imgtrans.io.video import VideoError, translate_video
 
     def hang(signum, frame):
         raise TimeoutError("translate_video took over 60 s")

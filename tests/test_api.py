@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 import imgtrans
-from imgtrans.imageio import ImageError
+from imgtrans.io.imageio import ImageError
 
 
 @pytest.fixture(scope="module")
@@ -123,7 +123,7 @@ def test_translating_never_changes_the_callers_network():
 
     import torch
 
-    from imgtrans.translate import InferenceOptions, Translator
+    from imgtrans.inference.translate import InferenceOptions, Translator
 
     first = imgtrans.load("vintage", device="cpu")
     second = imgtrans.load("vintage", device="cpu")

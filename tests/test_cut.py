@@ -25,9 +25,9 @@ from PIL import Image
 from safetensors.torch import load_file
 
 import imgtrans
-from imgtrans import store
-from imgtrans.detection import TensorMeta, choose, detect_shapes
-from imgtrans.translate import InferenceOptions, Translator
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.detection import TensorMeta, choose, detect_shapes
+from imgtrans.inference.translate import InferenceOptions, Translator
 
 KEYS = json.loads((Path(__file__).parent / "data" / "cut_generator_keys.json").read_text())
 TINY = ["--family", "cut", "--ngf", "4", "--ndf", "4", "--n-layers-D", "2", "--netG", "resnet_2blocks",
@@ -292,7 +292,7 @@ def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
 
 @pytest.mark.slow
 def test_two_gloo_processes_and_bf16(cli, unaligned, tmp_path):
-    from imgtrans.precision import cpu_has_native_bf16
+    from imgtrans.inference.precision import cpu_has_native_bf16
 
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -16,10 +16,10 @@ import pytest
 import torch
 
 import imgtrans
-from imgtrans import store
 from imgtrans.blocks import PatchDiscriminator, init_weights
-from imgtrans.convert import inspect_checkpoint
-from imgtrans.detection import DetectionError, TensorMeta, choose, detect_shapes
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.convert import inspect_checkpoint
+from imgtrans.checkpoints.detection import DetectionError, TensorMeta, choose, detect_shapes
 
 MANIFEST = Path(__file__).resolve().parent / "data" / "official_state_dicts.json"
 
@@ -308,7 +308,7 @@ def test_detection_reads_no_values(registry, tmp_path):
 
 
 def test_unknown_family_of_a_cached_model_is_one_line(cli, tmp_path):
-    from imgtrans import weights as wfile
+    from imgtrans.checkpoints import weights as wfile
 
     wfile.save(store.cached_path("orphan"), {"G.w": torch.zeros(1)},
                wfile.make_metadata(name="orphan", family="stylegan9", config={}, preprocess={}))
@@ -324,7 +324,7 @@ def test_unknown_family_of_a_cached_model_is_one_line(cli, tmp_path):
 def test_every_builtin_model_has_a_complete_card(registry):
     """Trained size, licence, source and its sha256, measured quality with its
     command (or why not), an example, failure modes: for every catalogue entry."""
-    from imgtrans.weights import sha256_file
+    from imgtrans.checkpoints.weights import sha256_file
 
     builtin = [s for s in registry.models.values() if registry.owners[s.name] in ("cyclegan", "pix2pix", "cgan")]
     assert len(builtin) == 29  # 23 published by the authors, 6 shipped
@@ -422,7 +422,7 @@ def test_catalogue_names_and_imgtrans_files_on_import(registry, cli, tmp_path):
     result = cli("weights", "import", tmp_path / "digits.pth", "--name", "cgan-digits",
                  "-o", tmp_path / "d.safetensors")
     assert result.exit_code == 0, result.stderr
-    from imgtrans.weights import read_info
+    from imgtrans.checkpoints.weights import read_info
 
     info = read_info(tmp_path / "d.safetensors")
     assert info.config["ndf"] == 32 and info.labels[:2] == ("0", "1")

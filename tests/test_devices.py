@@ -11,8 +11,8 @@ from conftest import random_image
 
 import imgtrans
 from imgtrans.errors import OptionError
-from imgtrans.memory import CUDA_RESERVE, budget_for
-from imgtrans.precision import PRECISIONS, arithmetic, choose
+from imgtrans.inference.memory import CUDA_RESERVE, budget_for
+from imgtrans.inference.precision import PRECISIONS, arithmetic, choose
 
 
 def test_cuda_budget_is_most_of_the_free_memory_and_the_cpu_keeps_its_cap():

@@ -12,8 +12,8 @@ import pytest
 from conftest import make_checkpoint, random_image
 from PIL import Image
 
-from imgtrans import store
-from imgtrans.weights import read_info
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.weights import read_info
 
 
 class Handler(http.server.BaseHTTPRequestHandler):

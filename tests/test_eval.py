@@ -15,7 +15,7 @@ from torch import nn
 
 from imgtrans.evaluation import metrics, suites
 from imgtrans.evaluation.classifier import Classifier, fit, load, save
-from imgtrans.translate import InferenceOptions, Translator
+from imgtrans.inference.translate import InferenceOptions, Translator
 
 LABELS = ("left", "middle", "right")
 

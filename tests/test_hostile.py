@@ -20,8 +20,8 @@ import torch
 from conftest import random_image, write_idx
 from PIL import Image
 
-from imgtrans import store, weights
-from imgtrans.download import DownloadError, fetch
+from imgtrans.checkpoints import store, weights
+from imgtrans.checkpoints.download import DownloadError, fetch
 
 
 def one_line_error(result, code=2):
@@ -363,7 +363,7 @@ def test_long_paths_and_an_output_linked_outside_fail_alone(cli, tmp_path, tiny_
 def test_a_short_jpeg_declaring_a_huge_picture_is_refused_as_truncated(progressive):
     """libjpeg decodes a JPEG that ends early at an end-of-image marker as
     grey: 780 bytes declaring 9000x9000 became 81 MP to translate."""
-    from imgtrans import imageio
+    from imgtrans.io import imageio
 
     buffer = io.BytesIO()
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (16, 16, 3), np.uint8)).save(
@@ -381,7 +381,7 @@ def test_a_short_jpeg_declaring_a_huge_picture_is_refused_as_truncated(progressi
 def address_space_limit(extra: int):
     """A child's preexec_fn: the address space of a process that has imported
     torch and imgtrans's pipeline, plus `extra` bytes."""
-    probe = subprocess.run([sys.executable, "-c", "import torch, imgtrans.pipeline, imgtrans.cli\n"
+    probe = subprocess.run([sys.executable, "-c", "import torch, imgtrans.inference.pipeline, imgtrans.cli\n"
                             "print(open('/proc/self/status').read())"], capture_output=True, text=True, check=True)
     vm_kb = next(int(line.split()[1]) for line in probe.stdout.splitlines() if line.startswith("VmPeak"))
     limit = vm_kb * 1024 + extra

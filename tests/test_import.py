@@ -6,8 +6,8 @@ import os
 import torch
 from conftest import make_checkpoint
 
-from imgtrans import store
-from imgtrans.weights import load_tensors, read_info
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.weights import load_tensors, read_info
 
 
 def test_import_reference_checkpoint_with_old_instance_norm_keys(cli, tmp_path):

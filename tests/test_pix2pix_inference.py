@@ -8,7 +8,7 @@ import torch
 from conftest import random_image
 from PIL import Image
 
-from imgtrans.translate import InferenceOptions, Translator
+from imgtrans.inference.translate import InferenceOptions, Translator
 
 
 @pytest.fixture

@@ -173,7 +173,7 @@ def test_other_modes_convert(cli, tiny_cyclegan, tmp_path, make):
 
 
 def test_sixteen_bit_scaling():
-    from imgtrans.imageio import decode
+    from imgtrans.io.imageio import decode
 
     buffer = io.BytesIO()
     Image.fromarray(np.array([[0, 257 * 128, 65535]], dtype=np.uint16)).save(buffer, format="PNG")

@@ -17,8 +17,8 @@ import pytest
 from conftest import make_checkpoint
 from PIL import Image
 
-from imgtrans.inputs import InputFile, Job
-from imgtrans.sharding import VIDEO_WEIGHT, share
+from imgtrans.inference.sharding import VIDEO_WEIGHT, share
+from imgtrans.io.inputs import InputFile, Job
 
 pytestmark = pytest.mark.slow
 

@@ -13,7 +13,7 @@ from conftest import random_image
 from PIL import Image
 
 from imgtrans.blocks import init_weights
-from imgtrans.translate import InferenceOptions, Translator
+from imgtrans.inference.translate import InferenceOptions, Translator
 
 
 def network(registry, family, **options):
@@ -123,7 +123,7 @@ def test_streaming_bounds_peak_memory(tmp_path):
         import sys, numpy as np, torch
         sys.path.insert(0, "plugins")
         from imgtrans_cyclegan.networks import ResnetGenerator
-        from imgtrans.translate import InferenceOptions, Translator
+        from imgtrans.inference.translate import InferenceOptions, Translator
         torch.manual_seed(0)
         net = ResnetGenerator(ngf=8, n_blocks=6)
         picture = np.random.default_rng(0).integers(0, 256, (2000, 2000, 3), dtype=np.uint8)
@@ -169,7 +169,7 @@ def test_cli_max_memory_and_max_pixels(cli, tiny_cyclegan, tmp_path):
 
 def test_precision_is_refused_with_the_reason(cli, tmp_path, tiny_cyclegan):
     import imgtrans
-    from imgtrans.precision import choose, cpu_has_native_bf16
+    from imgtrans.inference.precision import choose, cpu_has_native_bf16
 
     cpu = torch.device("cpu")
     with pytest.raises(imgtrans.OptionError, match="fp16 needs a CUDA or MPS device"):

@@ -16,7 +16,7 @@ from conftest import smooth_image, write_idx
 from PIL import Image
 from safetensors.torch import load_file
 
-from imgtrans import store
+from imgtrans.checkpoints import store
 
 TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
                  "--load-size", "36", "--crop-size", "32", "--save-every", "4", "--sample-every", "4"]
@@ -171,7 +171,7 @@ def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
 def test_workers_and_precision_resume_exactly(cli, unaligned, tmp_path, precision):
     """Two worker processes, killed and resumed, end with the weights of an
     uninterrupted run whose data was read in the training process."""
-    from imgtrans.precision import cpu_has_native_bf16
+    from imgtrans.inference.precision import cpu_has_native_bf16
 
     if precision == "bf16" and not cpu_has_native_bf16():
         pytest.skip("this CPU has no native bf16, so imgtrans refuses bf16 here (test_precision_refusals covers that)")
@@ -202,7 +202,7 @@ def test_workers_and_precision_resume_exactly(cli, unaligned, tmp_path, precisio
 
 
 def test_mixed_precision_keeps_norms_and_losses_in_float32():
-    from imgtrans.precision import cpu_has_native_bf16
+    from imgtrans.inference.precision import cpu_has_native_bf16
     from imgtrans.training.losses import GANLoss, L1Loss
     from imgtrans.training.mixed import MixedPrecision
 

@@ -14,8 +14,8 @@ from conftest import random_image
 from PIL import Image
 
 import imgtrans
-from imgtrans.temporal import ShotWindow
-from imgtrans.video import translate_video
+from imgtrans.io.temporal import ShotWindow
+from imgtrans.io.video import translate_video
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from imgtrans import weights
+from imgtrans.checkpoints import weights
 
 SEPIA = torch.tensor([[0.393, 0.769, 0.189], [0.349, 0.686, 0.168], [0.272, 0.534, 0.131]])
 

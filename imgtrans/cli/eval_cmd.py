@@ -16,7 +16,7 @@ CLASSIFIERS = "classifiers"
 
 
 def classifier_files() -> list[Path]:
-    from imgtrans.store import home, shipped_dir
+    from imgtrans.checkpoints.store import home, shipped_dir
 
     found = []
     for folder in (home() / CLASSIFIERS, shipped_dir() / CLASSIFIERS):
@@ -27,7 +27,7 @@ def classifier_files() -> list[Path]:
 
 def classifier_infos(app_state: AppState) -> list:
     """Headers of the installed classifiers; an unreadable file is named in a warning and skipped."""
-    from imgtrans.weights import WeightsError, read_info
+    from imgtrans.checkpoints.weights import WeightsError, read_info
 
     infos = []
     for path in classifier_files():
@@ -40,8 +40,8 @@ def classifier_infos(app_state: AppState) -> list:
 
 def find_classifier(app_state: AppState, name: str | None, labels: tuple[str, ...]):
     """A path, a classifier's name, or (no name) the classifier whose labels match."""
+    from imgtrans.checkpoints.weights import WeightsError
     from imgtrans.evaluation.classifier import load
-    from imgtrans.weights import WeightsError
 
     if name is not None:
         candidates = [Path(name)] if Path(name).is_file() else [p for p in classifier_files() if p.stem == name]
@@ -111,11 +111,11 @@ def standard(app_state: AppState, found, data: Path, *, direction: str, device, 
     """`eval --fid`: the scores papers report, with the protocol written down."""
     import tempfile
 
+    from imgtrans.checkpoints.store import home
     from imgtrans.device import resolve
     from imgtrans.evaluation import data as eval_data
     from imgtrans.evaluation import fid as fidlib
     from imgtrans.evaluation.suites import standard_scores
-    from imgtrans.store import home
     from imgtrans.training.data import DatasetError
 
     if mode not in fidlib.MODES:
@@ -310,8 +310,8 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Train the small CNN on the training split; report its test accuracy."""
         app_state = state(ctx)
+        from imgtrans.checkpoints.store import home
         from imgtrans.names import check_component, inside
-        from imgtrans.store import home
 
         folder = output or home() / CLASSIFIERS
         target = inside(folder / f"{check_component(name, 'classifier name')}.safetensors", folder, "classifier file")
@@ -338,7 +338,7 @@ def register(app: typer.Typer) -> None:
     @classifier_app.command("list")
     def classifier_list(ctx: typer.Context) -> None:
         """Installed reference classifiers with their labels and test accuracy."""
-        from imgtrans.weights import PREFIX
+        from imgtrans.checkpoints.weights import PREFIX
 
         rows = []
         for info in classifier_infos(state(ctx)):

@@ -9,9 +9,9 @@ from typing import Annotated
 
 import typer
 
+from imgtrans.checkpoints.weights import WeightsError, parameter_count
 from imgtrans.cli.common import human_size, print_table, state
 from imgtrans.registry import UnknownModelError
-from imgtrans.weights import WeightsError, parameter_count
 
 
 def _row(registry, spec) -> dict:
@@ -40,7 +40,7 @@ def _recorded_sha256(path) -> str | None:
     if path is None:
         return None
     try:
-        from imgtrans.weights import read_info
+        from imgtrans.checkpoints.weights import read_info
 
         return read_info(path).source_sha256 or None
     except WeightsError:
@@ -88,7 +88,7 @@ def register(app: typer.Typer) -> None:
         parameters, detected = None, None
         if located.path is not None:
             try:
-                from imgtrans.weights import PREFIX, read_info
+                from imgtrans.checkpoints.weights import PREFIX, read_info
 
                 stored = read_info(located.path)
                 config = stored.config

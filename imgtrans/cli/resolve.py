@@ -32,13 +32,13 @@ def find_target(app_state: AppState, model: str, *, network: str | None = None) 
     if path is None:
         spec = registry.model(model)
         return Target(spec.name, registry.family(spec.family).kind, spec, None)
-    from imgtrans.weights import is_imgtrans_file, read_info
+    from imgtrans.checkpoints.weights import is_imgtrans_file, read_info
 
     notes: tuple[str, ...] = ()
     if path.suffix.lower() == ".safetensors" and is_imgtrans_file(path):
         family = read_info(path).family
     else:
-        from imgtrans.convert import inspect_checkpoint, resolve
+        from imgtrans.checkpoints.convert import inspect_checkpoint, resolve
 
         file, report = inspect_checkpoint(registry, path)
         resolved = resolve(registry, file, report, network=network)

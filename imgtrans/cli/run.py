@@ -22,10 +22,10 @@ from imgtrans.cli.common import (
 from imgtrans.cli.resolve import find_target, load_model
 from imgtrans.device import validate
 from imgtrans.errors import check_seed
-from imgtrans.inputs import OUTPUT_FORMATS, VIDEO_FORMATS, Result, plan
-from imgtrans.memory import parse_size
+from imgtrans.inference.memory import parse_size
+from imgtrans.io.inputs import OUTPUT_FORMATS, VIDEO_FORMATS, Result, plan
+from imgtrans.io.temporal import DEFAULT_WINDOW
 from imgtrans.names import check_component
-from imgtrans.temporal import DEFAULT_WINDOW
 
 
 def register(app: typer.Typer) -> None:
@@ -186,7 +186,7 @@ def run_all(app_state: AppState, target, options: dict, group, jobs, results, *,
     if group is None:
         translator = load_model(app_state, target, **options)
     else:  # rank 0 downloads (if needed) while the others wait
-        from imgtrans.sharding import share
+        from imgtrans.inference.sharding import share
 
         translator = load_model(app_state, target, **options) if group.is_main else None
         collective(app_state, group.barrier)
@@ -226,8 +226,8 @@ def writable_folder(app_state: AppState, folder: Path) -> None:
 
 
 def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_pixels, ext: str) -> int:
-    from imgtrans import imageio
-    from imgtrans.batchrun import resize_shorter_side
+    from imgtrans.inference.batchrun import resize_shorter_side
+    from imgtrans.io import imageio
 
     try:
         picture = imageio.decode(imageio.read_stream(sys.stdin.buffer), channels=channels, max_pixels=max_pixels)
@@ -250,7 +250,7 @@ def run_stdin(app_state: AppState, translator, *, channels: int, load_size, max_
 def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_size, overwrite, max_pixels,
               progress) -> Result:
     """One video: a progress bar in frames with an ETA on a terminal; one Result."""
-    from imgtrans.video import VideoError, translate_video
+    from imgtrans.io.video import VideoError, translate_video
 
     start = time.perf_counter()
     bar, task = None, None
@@ -291,7 +291,7 @@ def run_video(app_state: AppState, model, job, *, ext, crf, stats_window, batch_
 def run_files(app_state: AppState, translator, jobs, early: list[Result], *, channels, load_size, max_pixels, ext,
               batch_size, overwrite, as_json, quiet, video_ext=None, crf=18, stats_window=DEFAULT_WINDOW) -> dict:
     """Translate the jobs, reporting each result; returns the counts by status."""
-    from imgtrans.batchrun import translate_files
+    from imgtrans.inference.batchrun import translate_files
 
     counts = {"ok": 0, "skipped": 0, "error": 0}
 

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         if target.exists() and not separate and not target.is_file():
             app_state.fail(f"{target}: is a folder (pass a .png path, or --separate for a folder)")
 
-        from imgtrans.sampling import save_grid, save_separate
+        from imgtrans.inference.sampling import save_grid, save_separate
 
         images = generator.sample_array(indices, n=n, seed=seed)
         try:

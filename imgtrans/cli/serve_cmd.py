@@ -51,7 +51,7 @@ def register(app: typer.Typer) -> None:
         /v1/translate, /v1/sample, /v1/jobs (videos, large pictures), /v1/runs.
         Bound to 127.0.0.1 unless --allow-remote; docs/serving.md."""
         from imgtrans.device import validate
-        from imgtrans.memory import parse_size
+        from imgtrans.inference.memory import parse_size
 
         app_state = state(ctx)
         validate(device)

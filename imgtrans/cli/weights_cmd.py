@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from imgtrans import store
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints.weights import WeightsError, read_info
 from imgtrans.cli.common import INPUT_ERROR, AppState, human_size, print_table, state
-from imgtrans.weights import WeightsError, read_info
 
 if TYPE_CHECKING:
     from imgtrans.spec import ModelSpec
@@ -96,7 +96,7 @@ def import_command(
     spec = registry.models.get(name)
     # A catalogue entry knows its architecture: the file must agree with it (or take another --name).
     expect = dict(spec.config) if spec is not None and registry.owners.get(name) != "user cache" else None
-    from imgtrans.convert import import_checkpoint
+    from imgtrans.checkpoints.convert import import_checkpoint
 
     resolved = import_checkpoint(
         registry,
@@ -136,10 +136,10 @@ def inspect_command(
     """What a checkpoint holds: family, architecture and options, channels,
     parameters, dtype, and the tensors nothing could place. Exit 0 when it
     holds one runnable generator, 1 otherwise."""
-    from imgtrans.convert import inspect_checkpoint
-    from imgtrans.detection import DetectionError, choose
+    from imgtrans.checkpoints.convert import inspect_checkpoint
+    from imgtrans.checkpoints.detection import DetectionError, choose
+    from imgtrans.checkpoints.weights import is_imgtrans_file
     from imgtrans.names import escaped
-    from imgtrans.weights import is_imgtrans_file
 
     app_state = state(ctx)
     loaded, report = inspect_checkpoint(app_state.registry, file)
@@ -294,7 +294,7 @@ def _package_file(app_state: AppState, spec: ModelSpec) -> Path:
     if not path.is_file():
         app_state.fail(f"{path}: not found in the installed {package!r} package")
     if spec.weights.sha256:
-        from imgtrans.weights import sha256_file
+        from imgtrans.checkpoints.weights import sha256_file
 
         if sha256_file(path) != spec.weights.sha256:
             app_state.fail(f"{path}: sha256 differs from the catalogue's ({spec.weights.sha256})")

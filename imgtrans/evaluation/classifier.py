@@ -12,8 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from imgtrans import weights
-from imgtrans.loading import load_state_strict
+from imgtrans.checkpoints import weights
+from imgtrans.checkpoints.loading import load_state_strict
 
 FAMILY = "classifier"
 PREFIX = "C."

@@ -33,7 +33,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from imgtrans.errors import ImgtransError, OptionError
-from imgtrans.files import write_atomic
+from imgtrans.io.files import write_atomic
 
 MODES = ("clean", "legacy-pytorch")
 RESIZES = {"clean": "Pillow bicubic (antialiased) to 299x299 on float32 channels, clipped to 0-255 (clean-fid's clean)",
@@ -111,8 +111,8 @@ class Extractor:
     re-extract the real images)."""
 
     def __init__(self, weights: Path, *, device: torch.device, cache: Path | None, batch_size: int = 50):
+        from imgtrans.checkpoints.weights import sha256_file
         from imgtrans.evaluation.inception import FIDInception
-        from imgtrans.weights import sha256_file
 
         self.weights_sha256 = sha256_file(weights)
         try:
@@ -132,7 +132,7 @@ class Extractor:
         """N x 2048 features, kept as float32 (clean-fid does; pytorch-fid's
         float64 copy of the same values changes FID by under 1e-9), computed in
         true fp32 on CUDA too (no TF32)."""
-        from imgtrans.precision import arithmetic
+        from imgtrans.inference.precision import arithmetic
 
         if mode not in MODES:
             raise OptionError(f"unknown FID mode {mode!r} (choose from {', '.join(MODES)})")
@@ -228,8 +228,8 @@ def weights_file(given: Path | None, *, mirror: str | None = None,
         if not given.is_file():
             raise FIDError(f"{given}: no such file (the FID Inception weights, {WEIGHTS_FILE})")
         return given
-    from imgtrans import store
-    from imgtrans.download import DownloadError, fetch, mirrored, progress_callbacks
+    from imgtrans.checkpoints import store
+    from imgtrans.checkpoints.download import DownloadError, fetch, mirrored, progress_callbacks
 
     folder = store.home() / "fid"
     path = folder / WEIGHTS_FILE

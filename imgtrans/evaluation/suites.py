@@ -11,7 +11,7 @@ import torch
 
 from imgtrans.evaluation import data, metrics
 from imgtrans.evaluation.classifier import Classifier
-from imgtrans.sampling import generate
+from imgtrans.inference.sampling import generate
 from imgtrans.training.data import DatasetError
 
 
@@ -159,9 +159,9 @@ def standard_scores(translate_with_seed, root: Path, *, layout: str, direction: 
     `outputs` (one folder per seed), then read back as the tools read files;
     the real pictures' features come from the extractor's cache when unchanged.
     `translate_with_seed(seed)` gives the translator for one seed (dropout noise)."""
-    from imgtrans import imageio
     from imgtrans.evaluation import fid as fidlib
-    from imgtrans.files import write_atomic
+    from imgtrans.io import imageio
+    from imgtrans.io.files import write_atomic
 
     source_side = 0 if direction == "AtoB" else 1
     if layout == "unpaired":

@@ -25,7 +25,7 @@ import torch
 from torch import fx, nn
 from torch.nn import functional as F
 
-from imgtrans.padding import PaddingError, reflect_index
+from imgtrans.inference.padding import PaddingError, reflect_index
 
 if TYPE_CHECKING:
     from imgtrans.streaming.maps import StoredMap

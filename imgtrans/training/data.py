@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imgtrans import imageio
-from imgtrans.inputs import IMAGE_EXTENSIONS
+from imgtrans.io import imageio
+from imgtrans.io.inputs import IMAGE_EXTENSIONS
 from imgtrans.spec import Preprocess
 from imgtrans.training.config import ConfigError
 

@@ -6,10 +6,10 @@ import dataclasses
 import json
 from pathlib import Path
 
-from imgtrans import store
-from imgtrans import weights as wfile
+from imgtrans.checkpoints import store
+from imgtrans.checkpoints import weights as wfile
+from imgtrans.checkpoints.loading import load_state_strict
 from imgtrans.errors import ImgtransError
-from imgtrans.loading import load_state_strict
 from imgtrans.names import check_component, inside
 from imgtrans.registry import Registry
 from imgtrans.training.runs import RunDir

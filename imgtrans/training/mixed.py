@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from imgtrans.errors import OptionError
-from imgtrans.precision import supported
+from imgtrans.inference.precision import supported
 from imgtrans.training.config import TRAINING_PRECISIONS
 
 

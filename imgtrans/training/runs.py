@@ -24,10 +24,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from imgtrans import weights as wfile
+from imgtrans.checkpoints import weights as wfile
 from imgtrans.errors import ImgtransError
-from imgtrans.files import write_atomic
-from imgtrans.imageio import encode
+from imgtrans.io.files import write_atomic
+from imgtrans.io.imageio import encode
 from imgtrans.names import check_component
 
 KEEP_CHECKPOINTS = 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgtrans.detection import Checkpoint, Proposal
+from imgtrans.checkpoints.detection import Checkpoint, Proposal
 
 
 def detect(checkpoint: Checkpoint, report) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from imgtrans.detection import Checkpoint, Proposal, describe_norm, norm_of
+from imgtrans.checkpoints.detection import Checkpoint, Proposal, describe_norm, norm_of
 
 _FILT = re.compile(r"model\.(\d+)\.filt")
 _BLOCK = re.compile(r"model\.(\d+)\.conv_block\.1\.weight")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from imgtrans.detection import Checkpoint, Proposal, Unsupported, describe_norm, norm_of
+from imgtrans.checkpoints.detection import Checkpoint, Proposal, Unsupported, describe_norm, norm_of
 
 _TOP_CONV = re.compile(r"model\.(\d+)\.weight")
 # The reference's Sequential: pad, conv 7x7, norm, relu, two (conv, norm, relu)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from imgtrans.detection import Checkpoint, Proposal, describe_norm, norm_of
+from imgtrans.checkpoints.detection import Checkpoint, Proposal, describe_norm, norm_of
 
 from .config import SIDES
 

@@ -54,7 +54,7 @@ def detect_checkpoint(checkpoint, report):
     """A bare colour-matrix state dict (`0.weight` C x C x 1 x 1, `0.bias`):
     `imgtrans run matrix.pth` and `imgtrans weights import` need no flags.
     imgtrans verifies the proposal by building the network on the meta device."""
-    from imgtrans.detection import Proposal
+    from imgtrans.checkpoints.detection import Proposal
 
     shape = checkpoint.shape("0.weight")
     if shape is not None and len(shape) == 4 and shape[0] == shape[1] and shape[2:] == (1, 1):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Sequence
 
-from imgtrans.inputs import Job
+from imgtrans.io.inputs import Job
 
 VIDEO_WEIGHT = 20
 

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from imgtrans import imageio
 from imgtrans.errors import ImgtransError
-from imgtrans.files import write_atomic
-from imgtrans.inputs import Job, Result
+from imgtrans.io import imageio
+from imgtrans.io.files import write_atomic
+from imgtrans.io.inputs import Job, Result
 
 
 @dataclass

@@ -16,8 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from imgtrans import weights as wfile
-from imgtrans.detection import (
+from imgtrans.checkpoints import weights as wfile
+from imgtrans.checkpoints.detection import (
     RUNNING_STATS,
     Detection,
     DetectionError,
@@ -27,11 +27,11 @@ from imgtrans.detection import (
     detect_shapes,
     flatten,
 )
-from imgtrans.loading import LoadedModel, load_state_strict
+from imgtrans.checkpoints.loading import LoadedModel, load_state_strict
+from imgtrans.checkpoints.weights import WeightsError, WeightsInfo
 from imgtrans.names import printable
 from imgtrans.registry import Registry
 from imgtrans.spec import Family, Preprocess
-from imgtrans.weights import WeightsError, WeightsInfo
 
 # CLI spellings of the architecture options, for messages: (flag, or (on, off) for a switch).
 FLAGS = {"netG": "--netG", "norm": "--norm", "ngf": "--ngf", "norm_affine": ("--norm-affine", "--no-norm-affine"),
@@ -65,7 +65,7 @@ class CheckpointFile:
 
 def open_checkpoint(path: Path) -> CheckpointFile:
     """A .pth/.pt/.ckpt/.bin (weights only) or .safetensors file, flattened."""
-    from imgtrans.formats import NOT_REGULAR, regular_file_size
+    from imgtrans.io.formats import NOT_REGULAR, regular_file_size
 
     try:
         size = regular_file_size(path)

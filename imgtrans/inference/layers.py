@@ -4,7 +4,7 @@ Normalisation uses each picture's own statistics in float32, never mixed
 across a batch (batch norm as pix2pix tests it, instance norm under any
 precision), or statistics a video records and shares across frames; dropout
 draws its masks from each picture's seed, so a batch gives exactly what the
-pictures give one by one. `imgtrans.translate` runs the forward pass with them.
+pictures give one by one. `imgtrans.inference.translate` runs the forward pass with them.
 """
 
 from __future__ import annotations

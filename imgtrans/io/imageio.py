@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from imgtrans.errors import ImgtransError
-from imgtrans.formats import NOT_REGULAR, regular_file_size
+from imgtrans.io.formats import NOT_REGULAR, regular_file_size
 
 FORMATS = {"png": "PNG", "jpg": "JPEG", "jpeg": "JPEG", "webp": "WEBP", "gif": "GIF"}
 

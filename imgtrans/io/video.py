@@ -6,7 +6,7 @@ Normalisation statistics are shared across frames so the output's colour and
 tone do not flicker: a first pass (`_FirstPass`), a second decoder running a
 window ahead of the translation, finds the scene cuts and records the
 statistics of sampled frames; each frame is then translated with their
-average around it within its shot (`imgtrans.temporal`). pix2pix's dropout
+average around it within its shot (`imgtrans.io.temporal`). pix2pix's dropout
 uses one seed for the whole clip, so its noise stays put. The result is
 written to a temporary file and renamed: nothing half-written is ever left
 under the final name.
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from imgtrans.errors import INPUT_ERROR, ImgtransError, OptionError
-from imgtrans.files import atomic_target
-from imgtrans.formats import NOT_REGULAR, output_extension, regular_file_size
-from imgtrans.imageio import DEFAULT_MAX_PIXELS
-from imgtrans.temporal import DEFAULT_WINDOW, ShotWindow
+from imgtrans.io.files import atomic_target
+from imgtrans.io.formats import NOT_REGULAR, output_extension, regular_file_size
+from imgtrans.io.imageio import DEFAULT_MAX_PIXELS
+from imgtrans.io.temporal import DEFAULT_WINDOW, ShotWindow
 
 if TYPE_CHECKING:  # annotations only: PyAV is imported when a video is translated
     from av.video.stream import VideoStream

@@ -45,7 +45,7 @@ def cached_path(name: str) -> Path:
 
 def shipped_dir() -> Path:
     """`weights/` of a source checkout, or its copy inside an installed wheel."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]  # imgtrans/
     inside_wheel = package / "shipped_weights"
     if inside_wheel.is_dir():
         return inside_wheel

@@ -19,7 +19,7 @@ import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # the CLI reads DEFAULT_WINDOW without loading torch
-    from imgtrans.inference_layers import FrameStatistics
+    from imgtrans.inference.layers import FrameStatistics
 
 DEFAULT_WINDOW = 0.5  # seconds: the Gaussian's standard deviation
 # The first pass records every stride-th frame, half a standard deviation

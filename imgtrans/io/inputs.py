@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from imgtrans.formats import (  # noqa: F401  (OUTPUT_FORMATS, VIDEO_FORMATS: read from here by the CLI)
+from imgtrans.io.formats import (  # noqa: F401  (OUTPUT_FORMATS, VIDEO_FORMATS: read from here by the CLI)
     IMAGE_EXTENSIONS,
     OUTPUT_FORMATS,
     VIDEO_EXTENSIONS,

@@ -7,8 +7,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from imgtrans import imageio
-from imgtrans.files import write_atomic
+from imgtrans.io import imageio
+from imgtrans.io.files import write_atomic
 from imgtrans.names import check_component, inside
 
 

@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from imgtrans.errors import ImgtransError, OptionError
-from imgtrans.files import atomic_target
-from imgtrans.inference_layers import Float32InstanceNorm, PerImageBatchNorm, PerImageDropout
+from imgtrans.inference.layers import Float32InstanceNorm, PerImageBatchNorm, PerImageDropout
+from imgtrans.io.files import atomic_target
 
 DEFAULT_OPSET = 18
 

@@ -6,15 +6,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from imgtrans.registry import Registry
-from imgtrans.spec import Family
-from imgtrans.weights import (
+from imgtrans.checkpoints.weights import (
     WeightsError,
     WeightsInfo,
     load_tensors,
     read_header,
     read_info,
 )
+from imgtrans.registry import Registry
+from imgtrans.spec import Family
 
 
 @dataclass

@@ -21,8 +21,7 @@ import torch
 from torch import nn
 
 from imgtrans.errors import OptionError
-from imgtrans.imageio import ImageError
-from imgtrans.inference_layers import (
+from imgtrans.inference.layers import (
     Float32InstanceNorm,
     FrameStatistics,
     PerImageBatchNorm,
@@ -31,8 +30,9 @@ from imgtrans.inference_layers import (
     dropout_mask,
     swap_inference_layers,
 )
-from imgtrans.memory import default_budget, read_peak, reset_peak
-from imgtrans.padding import padded_size, padding_for, reflect_index
+from imgtrans.inference.memory import default_budget, read_peak, reset_peak
+from imgtrans.inference.padding import padded_size, padding_for, reflect_index
+from imgtrans.io.imageio import ImageError
 from imgtrans.spec import Preprocess
 
 if TYPE_CHECKING:  # the streaming package is imported when a picture streams
@@ -49,7 +49,7 @@ class InferenceOptions:
     seed: int | None = None  # reproducible dropout masks
     max_memory: int | None = None  # bytes for the picture and activations; None: chosen from free memory
     stream: bool | None = None  # force (True) or forbid (False) the streamed path; None: by budget
-    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (checked by imgtrans.precision)
+    precision: str = "fp32"  # fp32, tf32, bf16 or fp16 (checked by imgtrans.inference.precision)
     compile: bool = False  # torch.compile the whole-image pass (the streamed path stays eager)
 
 
@@ -72,7 +72,7 @@ def image_seed(pixels: np.ndarray, seed: int) -> int:
 class Translator:
     """A loaded generator ready to translate batches of same-sized pictures.
 
-    Not for concurrent use on its own: `imgtrans.pipeline` serialises calls.
+    Not for concurrent use on its own: `imgtrans.inference.pipeline` serialises calls.
     """
 
     def __init__(self, generator: nn.Module, *, device: torch.device, pad_multiple: int, options: InferenceOptions,
@@ -98,7 +98,7 @@ class Translator:
                        else default_budget(device.type, device.index))
         self._bytes_per_pixel: float | None = None
         self.last_streamed = False
-        self.last_peak = 0  # bytes: imgtrans.memory.read_peak after the last run
+        self.last_peak = 0  # bytes: imgtrans.inference.memory.read_peak after the last run
         self.last_plan: StreamPlan | None = None  # the streamed plan of the last picture, for inspection
 
     def _compiled(self) -> nn.Module:
@@ -164,7 +164,7 @@ class Translator:
         return self.whole_image_bytes(h, w, c) > self.budget
 
     def autocast(self):
-        from imgtrans.precision import arithmetic
+        from imgtrans.inference.precision import arithmetic
 
         return arithmetic(self.device, self.options.precision or "fp32")
 

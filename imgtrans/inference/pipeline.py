@@ -19,14 +19,14 @@ import numpy as np
 import torch
 from PIL import Image
 
-from imgtrans import imageio
+from imgtrans.checkpoints.loading import LoadedModel
 from imgtrans.errors import ModelKindError, OptionError, check_seed
-from imgtrans.imageio import ImageError
-from imgtrans.inference_layers import FrameStatistics
-from imgtrans.loading import LoadedModel
+from imgtrans.inference.layers import FrameStatistics
+from imgtrans.inference.translate import InferenceOptions, Translator
+from imgtrans.io import imageio
+from imgtrans.io.imageio import ImageError
+from imgtrans.io.temporal import DEFAULT_WINDOW
 from imgtrans.spec import Preprocess, ScaleSensitivity
-from imgtrans.temporal import DEFAULT_WINDOW
-from imgtrans.translate import InferenceOptions, Translator
 
 MAX_SAMPLES = 65536  # images in one sample() call
 
@@ -169,7 +169,7 @@ class TranslationModel(_Model):
     def to_onnx(self, path, *, opset: int | None = None, overwrite: bool = False):
         """Write the bare generator as ONNX: float32 N x C x H x W in [0, 1] in
         (H, W multiples of `pad_multiple`), the translation in [0, 1] out."""
-        from imgtrans.onnx_export import DEFAULT_OPSET, export
+        from imgtrans.inference.onnx_export import DEFAULT_OPSET, export
 
         return export(self, path, opset=opset or DEFAULT_OPSET, overwrite=overwrite)
 
@@ -221,7 +221,7 @@ class TranslationModel(_Model):
         on its own (the reference's way). Videos whose frames have more than
         `max_pixels` (default: about 89 million, as for pictures) are refused.
         Returns a `VideoResult`."""
-        from imgtrans.video import translate_video
+        from imgtrans.io.video import translate_video
 
         return translate_video(self, source, destination, ext=ext, crf=crf, stats_window=stats_window,
                                batch_size=batch_size, overwrite=overwrite, max_pixels=max_pixels)
@@ -350,7 +350,7 @@ class ConditionalModel(_Model):
         seed: int | None = None,
     ) -> np.ndarray:
         """uint8 [len(labels), n, H, W, C]; the same seed gives the same pixels."""
-        from imgtrans.sampling import generate
+        from imgtrans.inference.sampling import generate
 
         indices = self.label_indices(labels)
         if not 1 <= n or n * len(indices) > MAX_SAMPLES:
