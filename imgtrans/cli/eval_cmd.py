@@ -116,16 +116,12 @@ def standard(app_state: AppState, found, data: Path, *, direction: str, device, 
     from imgtrans.evaluation import data as eval_data
     from imgtrans.evaluation import fid as fidlib
     from imgtrans.evaluation.suites import standard_scores
-    from imgtrans.training.data import DatasetError
 
     if mode not in fidlib.MODES:
         app_state.fail(f"unknown --mode {mode!r} (choose from {', '.join(fidlib.MODES)})")
     if found.kind != "translate":
         app_state.fail(f"{found.name!r} generates from labels; --fid scores translators on a test split")
-    try:
-        layout = eval_data.layout(data)
-    except DatasetError as exc:
-        app_state.fail(str(exc))
+    layout = eval_data.layout(data)
     if layout == "conditional":
         app_state.fail(f"{data}: --fid needs a test split of pictures (testA/ testB/, or test/ AB pairs)")
     from imgtrans.cli.download_ui import progress_reporter
@@ -240,12 +236,8 @@ def register(app: typer.Typer) -> None:
 
         from imgtrans.evaluation import data as eval_data
         from imgtrans.evaluation import suites
-        from imgtrans.training.data import DatasetError
 
-        try:
-            layout = "conditional" if kind == "conditional" else eval_data.layout(data)
-        except DatasetError as exc:
-            app_state.fail(str(exc))
+        layout = "conditional" if kind == "conditional" else eval_data.layout(data)
         if target is not None and layout != "unpaired":
             app_state.fail(f"--target is for unpaired data (testA/ and testB/); {data} is {layout}")
         loaded = load_model(app_state, found, device=device, mirror=mirror, quiet=as_json, seed=seed, precision="fp32")
@@ -269,20 +261,17 @@ def register(app: typer.Typer) -> None:
             else:
                 app_state.fail(f"classifier {reference.name!r} has no label {target!r} "
                                f"(known: {', '.join(reference.labels)})")
-        try:
-            if layout == "conditional":
-                result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=loaded.device)
+        if layout == "conditional":
+            result = suites.conditional(loaded.generator, reference, data, n=n, seed=seed, device=loaded.device)
+        else:
+            translator = loaded.translate_arrays
+            channels = (loaded.channels, loaded.output_channels)
+            if layout == "paired":
+                result = suites.paired(translator, data, direction=direction, channels=channels,
+                                       classifier=reference, seed=seed)
             else:
-                translator = loaded.translate_arrays
-                channels = (loaded.channels, loaded.output_channels)
-                if layout == "paired":
-                    result = suites.paired(translator, data, direction=direction, channels=channels,
-                                           classifier=reference, seed=seed)
-                else:
-                    result = suites.unpaired(translator, data, direction=direction, channels=channels,
-                                             classifier=reference, target=target_index, seed=seed)
-        except DatasetError as exc:
-            app_state.fail(str(exc))
+                result = suites.unpaired(translator, data, direction=direction, channels=channels,
+                                         classifier=reference, target=target_index, seed=seed)
         result = {"model": model, "data": str(data), **result}
         if reference is not None:
             result["classifier"] = {"name": reference.name, "test_accuracy": reference.test_accuracy}
@@ -321,13 +310,9 @@ def register(app: typer.Typer) -> None:
 
         from imgtrans.evaluation import classifier as reference
         from imgtrans.evaluation import data as eval_data
-        from imgtrans.training.data import DatasetError
 
-        try:
-            train_x, train_y, names = eval_data.labelled(data, "train")
-            test_x, test_y, _ = eval_data.labelled(data, "test")
-        except DatasetError as exc:
-            app_state.fail(str(exc))
+        train_x, train_y, names = eval_data.labelled(data, "train")
+        test_x, test_y, _ = eval_data.labelled(data, "test")
         app_state.note(f"{len(train_x)} training and {len(test_x)} test images, {len(names)} classes")
         net = reference.fit(train_x, train_y, epochs=epochs, seed=seed, log=app_state.note)
         loaded = reference.Classifier(net, names, name, float("nan"))

@@ -11,7 +11,6 @@ import typer
 
 from imgtrans.checkpoints.weights import WeightsError, parameter_count
 from imgtrans.cli.common import human_size, print_table, state
-from imgtrans.registry import UnknownModelError
 
 
 def _row(registry, spec) -> dict:
@@ -78,11 +77,8 @@ def register(app: typer.Typer) -> None:
         """Architecture, parameter count, preprocessing, source and licence of a model."""
         app_state = state(ctx)
         registry = app_state.registry
-        try:
-            spec = registry.model(model)
-            family = registry.family(spec.family)
-        except (UnknownModelError, LookupError) as exc:
-            app_state.fail(str(exc))
+        spec = registry.model(model)  # an unknown model or family: one line from cli.common.guard
+        family = registry.family(spec.family)
         located = registry.locate(spec)
         config = dict(spec.config)
         parameters, detected = None, None
