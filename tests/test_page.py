@@ -17,6 +17,8 @@ import pytest
 from PIL import Image
 from test_server import Server
 
+pytestmark = pytest.mark.slow  # opens a browser: `pytest -m 'not slow'` leaves the module out
+
 CHROMIUM = Path(os.environ.get("IMGTRANS_CHROMIUM", "/usr/bin/chromium"))
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync"]

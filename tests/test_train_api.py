@@ -22,6 +22,8 @@ from imgtrans.training.config import ConfigError
 from imgtrans.training.launch import TrainingError, plan_training
 from imgtrans.training.runs import RunBusyError
 
+pytestmark = pytest.mark.slow  # trains, in processes: `pytest -m 'not slow'` leaves the module out
+
 
 def losses_file(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines()]

@@ -18,6 +18,8 @@ from safetensors.torch import load_file
 
 from imgtrans.checkpoints import store
 
+pytestmark = pytest.mark.slow  # trains, in processes: `pytest -m 'not slow'` leaves the module out
+
 TINY_CYCLEGAN = ["--plugin", "cyclegan", "--ngf", "8", "--ndf", "8", "--netG", "resnet_6blocks",
                  "--load-size", "36", "--crop-size", "32", "--save-every", "4", "--sample-every", "4"]
 
