@@ -22,6 +22,7 @@ def example_family():
         sys.path.remove(str(EXAMPLE))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(default_registry().families))
 def test_every_registered_family_keeps_the_contract(name, tmp_path):
     family = default_registry().family(name)
@@ -38,6 +39,7 @@ def test_the_example_plugin_keeps_the_contract(tmp_path):
     assert len([name for name in report.passed if name.startswith("size and range")]) >= 2
 
 
+@pytest.mark.slow
 def test_the_example_plugins_own_test_runs_the_checks(tmp_path):
     """What a plugin author gets: their suite calls check_family and passes."""
     import os

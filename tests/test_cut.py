@@ -154,6 +154,7 @@ def test_authors_checkpoint_runs_streamed_and_whole(cli, registry, tmp_path):
         assert np.abs(np.asarray(a, int) - np.asarray(b, int)).max() <= 1
 
 
+@pytest.mark.slow
 def test_onnx_matches_imgtrans(registry, tmp_path):
     import onnxruntime
 
@@ -181,6 +182,7 @@ class ArchiveHandler(http.server.BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 def test_catalogue_model_comes_out_of_the_authors_archive(cli, registry, tmp_path):
     """The authors' one tar of all models, served on 127.0.0.1 as the mirror: only the named member is taken."""
     full = authors_file(registry, tmp_path / "g.pth")  # their published architecture: ResNet-9, ngf 64

@@ -138,6 +138,7 @@ def test_paired_suite_scores_the_right_mapping_perfectly(tmp_path, direction):
     assert wrong["l1"] > 0.2 and wrong["psnr"] < 15 and wrong["ssim"] < 0.5
 
 
+@pytest.mark.slow
 def test_classifier_train_then_eval_cgan_cli(cli, bars, tmp_path):
     trained = cli("classifier", "train", bars, "--name", "bars", "--epochs", "3")
     assert trained.exit_code == 0, trained.stderr

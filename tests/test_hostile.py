@@ -301,6 +301,7 @@ def test_library_refuses_empty_and_non_finite_pictures(tiny_cyclegan):
     assert model(torch.rand(1, 3, 8, 8)).isfinite().all()
 
 
+@pytest.mark.slow
 def test_ext_empty_and_stdout_full(cli, tiny_cyclegan, tmp_path):
     random_image(tmp_path / "a.png", size=(20, 16))
     result = cli("run", tiny_cyclegan, tmp_path / "a.png", "--ext", "")
@@ -388,6 +389,7 @@ def address_space_limit(extra: int):
     return lambda: resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
+@pytest.mark.slow
 def test_tiny_pictures_translate_under_an_address_space_limit(tmp_path, tiny_cyclegan):
     """Every file read reserved 2 GiB (`read(limit + 1)`): a MemoryError
     traceback under `ulimit -v` on a 1 KB picture."""
@@ -413,6 +415,7 @@ def test_tiny_pictures_translate_under_an_address_space_limit(tmp_path, tiny_cyc
     assert code == 2 and "imgtrans: error: cannot load torch (" in line and "(ulimit -v)" in line
 
 
+@pytest.mark.slow
 def test_a_full_temporary_folder_fails_only_the_streamed_picture(tmp_path, tiny_cyclegan):
     """A large picture streams through files in the temporary folder; when
     they cannot be written (a full disk: here a file-size limit, EFBIG), an
@@ -437,6 +440,7 @@ def test_a_full_temporary_folder_fails_only_the_streamed_picture(tmp_path, tiny_
     assert not list((tmp_path / "tmp").iterdir())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_signal_stops_a_batch_cleanly_and_the_same_command_finishes_it(tmp_path, tiny_cyclegan, signum):
     """SIGTERM killed the process where it stood (temporary files left);
@@ -465,6 +469,7 @@ def test_a_signal_stops_a_batch_cleanly_and_the_same_command_finishes_it(tmp_pat
     assert sorted(name for name, status in statuses.items() if status == "skipped") == left
 
 
+@pytest.mark.slow
 def test_a_signal_while_waiting_for_stdin_is_one_line(tmp_path, tiny_cyclegan):
     process = imgtrans_process("run", tiny_cyclegan, "-", stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
     process.stdin.write("\x89PNG")  # the start of a picture; the rest never comes
@@ -490,6 +495,7 @@ def reading_stdin(pid: int) -> bool:
     return "pipe" in wchan or (call[:2] == [read, "0x0"])
 
 
+@pytest.mark.slow
 def test_two_processes_writing_one_output(tmp_path, tiny_cyclegan):
     """Without --overwrite one wins and the other says the output exists; with
     it both finish with the same bytes. Never a half-written file."""
@@ -507,6 +513,7 @@ def test_two_processes_writing_one_output(tmp_path, tiny_cyclegan):
             written.load()
 
 
+@pytest.mark.slow
 def test_two_processes_importing_one_cache_entry(tmp_path):
     from conftest import make_checkpoint
 
@@ -519,6 +526,7 @@ def test_two_processes_importing_one_cache_entry(tmp_path):
     assert weights.load_tensors(store.cached_path("same"))
 
 
+@pytest.mark.slow
 def test_first_calls_of_separately_loaded_models_on_threads(tiny_cyclegan):
     """fx traces a model's first call by patching nn.Module.__call__ for the
     whole process: another model's call meanwhile failed with "NameError:
@@ -579,6 +587,7 @@ def test_no_home_folder_is_one_line_and_shipped_models_still_run(tmp_path):
             assert "HOME is not set and this user has no home folder; set IMGTRANS_HOME" in err
 
 
+@pytest.mark.slow
 def test_closed_and_broken_standard_streams(tmp_path, tiny_cyclegan):
     """A closed stdin or stdout, or a reader that goes away, were tracebacks."""
     random_image(tmp_path / "a.png", size=(400, 300))
@@ -680,6 +689,7 @@ def test_a_signal_during_a_download_leaves_nothing_in_the_cache(tmp_path):
     assert list(store.cache_dir().iterdir()) == [] and not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_two_processes_downloading_one_model(tmp_path):
     """Each streams into its own partial file and renames the converted model
     into place: both finish, with one whole cache file and the same output."""

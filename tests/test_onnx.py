@@ -19,6 +19,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 
 # cyclegan (affine IN), pix2pix, cyclegan gray
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["vintage", "edges2fashion", "sneaker2boot"])
 def test_onnx_graph_matches_imgtrans(name, tmp_path):
     model = imgtrans.load(name, device="cpu", precision="fp32", dropout=False)
@@ -36,6 +37,7 @@ def test_onnx_graph_matches_imgtrans(name, tmp_path):
     assert psnr(np.round(ours * 255), np.round(theirs * 255)) >= 45
 
 
+@pytest.mark.slow
 def test_onnx_cli(cli, tmp_path):
     written = cli("onnx", "sneaker2boot", "-o", tmp_path / "s.onnx")
     assert written.exit_code == 0, written.stderr

@@ -100,6 +100,7 @@ def test_tiny_images_pad_to_the_unet_multiple(cli, tiny_pix2pix, tmp_path):
         assert im.size == (3, 1)
 
 
+@pytest.mark.slow
 def test_compile_gives_the_eager_pictures_and_refuses_per_image_dropout(cli, tiny_pix2pix, tmp_path):
     """--compile (torch.compile of the whole-image pass) changes speed, not
     pictures; with test-time dropout it would recompile per picture, so it is
@@ -116,6 +117,7 @@ def test_compile_gives_the_eager_pictures_and_refuses_per_image_dropout(cli, tin
             assert np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max() <= 1
 
 
+@pytest.mark.slow
 def test_compile_without_a_compiler_is_a_one_line_error(tiny_pix2pix, tmp_path):
     import os
     import subprocess

@@ -124,6 +124,7 @@ def colormatrix_site(tmp_path_factory):
     return target
 
 
+@pytest.mark.slow
 def test_example_plugin_end_to_end(colormatrix_site, tmp_path):
     plugins = imgtrans_cli(colormatrix_site, "plugins", "--json")
     assert plugins.returncode == 0, plugins.stderr

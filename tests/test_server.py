@@ -133,6 +133,7 @@ def test_serve_refuses_before_listening(cli, args, message):
     assert result.exit_code == 2 and message in result.stderr
 
 
+@pytest.mark.slow
 def test_a_burst_is_answered_or_refused_with_503_none_lost(tiny_cyclegan, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 
@@ -302,6 +303,7 @@ def test_a_picture_job_gives_the_translate_pixels(tiny_cyclegan, tmp_path):
         assert result.headers["content-type"] == "image/png" and result.content == direct.content
 
 
+@pytest.mark.slow
 def test_a_large_picture_job_reports_rows_and_stops_when_cancelled(tiny_cyclegan, tmp_path):
     """A picture over the memory budget streams: its job counts rows as the
     passes go, and a cancel stops the streamed passes part-way."""
@@ -518,6 +520,7 @@ def test_a_huge_body_is_refused_early_and_never_held_in_memory(tiny_cyclegan, ki
         assert client.get("/healthz").status_code == 200
 
 
+@pytest.mark.slow
 def test_slow_and_truncated_uploads_are_bounded(tiny_cyclegan):
     with Server(body_idle_s=1, body_total_s=3) as client:
         port = client.base_url.port
@@ -540,6 +543,7 @@ def test_slow_and_truncated_uploads_are_bounded(tiny_cyclegan):
                            content=random_image(Path("p.png"), size=(8, 8)).read_bytes()).status_code == 200
 
 
+@pytest.mark.slow
 def test_fifty_concurrent_requests_are_all_answered_or_refused_with_503(tiny_cyclegan, tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

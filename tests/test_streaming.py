@@ -49,6 +49,7 @@ def translate(case, pictures, **extra):
     return translator(pictures), translator
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(37, 23), (1, 9), (50, 1), (3, 3), (70, 66)])
 def test_streamed_equals_whole_image(case, size):
     h, w = size
@@ -117,6 +118,7 @@ def test_temporary_maps_are_gone_after_success_error_and_interrupt(registry, tmp
     assert [p for p in tmp_path.iterdir() if p.name.startswith("imgtrans-map-")] == []
 
 
+@pytest.mark.slow
 def test_streaming_bounds_peak_memory(tmp_path):
     """Peak RSS of a 4 MP picture: whole-image vs streamed with a 64 MB budget."""
     script = textwrap.dedent("""

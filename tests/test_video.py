@@ -185,6 +185,7 @@ def test_frames_over_the_pixel_limit_are_refused_before_decoding(cli, tmp_path, 
     assert model.translate_video(tmp_path / "clip.mp4", tmp_path / "whole.mp4", max_pixels=1920).frames == 4
 
 
+@pytest.mark.slow
 def test_a_failed_write_leaves_nothing_and_the_others_finish(tiny_cyclegan, tmp_path):
     """The disk filling up while a video is written (a file-size limit here:
     writes past it fail with EFBIG as they would with ENOSPC)."""
@@ -259,6 +260,7 @@ def test_the_window_weighs_its_shot_only_and_forgets():
     assert window.at(15, 10)[1][0][0].item() > 10
 
 
+@pytest.mark.slow
 def test_held_statistics_make_a_pan_move_exactly(tmp_path):
     """An 8 px pan (a multiple of the ResNet's stride 4) with the statistics
     held for the whole shot: away from the frame edges (88 px, the receptive
@@ -343,6 +345,7 @@ def test_audio_the_container_cannot_hold_is_re_encoded(cli, tmp_path, tiny_cycle
         assert len(list(written.decode(video=0))) == 4
 
 
+@pytest.mark.slow
 def test_a_signal_mid_video_leaves_no_temporary_file(tmp_path, tiny_cyclegan):
     """SIGTERM killed the process mid-video and left `.imgtrans-*.part`, a
     partial video, in the output folder."""
