@@ -14,7 +14,6 @@ import subprocess
 import sys
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +22,8 @@ import torch
 from conftest import random_image
 from PIL import Image
 from safetensors.torch import load_file
+from test_training import wait_for_checkpoint
+from test_video import write_clip
 
 import imgtrans
 from imgtrans.checkpoints import store
@@ -258,17 +259,6 @@ def test_train_fastcut_publishes_and_runs(cli, unaligned, tmp_path):
     assert Image.open(tmp_path / "out" / "x.png").size == (30, 20)
 
 
-def wait_for_step(run: Path, process, minimum: int, timeout=120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        latest = run / "checkpoints" / "latest.json"
-        if latest.is_file() and json.loads(latest.read_text())["step"] >= minimum:
-            return
-        assert process.poll() is None, process.communicate()
-        time.sleep(0.05)
-    pytest.fail("no checkpoint appeared")
-
-
 @pytest.mark.slow
 def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
     """CUT (identity PatchNCE) and FastCUT (flips) killed mid-run: the heads, their Adam state and the
@@ -279,7 +269,7 @@ def test_sigkill_then_resume_equals_uninterrupted(cli, unaligned, tmp_path):
         killed = [*args, "--name", f"{preset}-killed", "--workers", workers]
         process = subprocess.Popen([sys.executable, "-m", "imgtrans", "train", *killed], cwd=tmp_path,
                                    env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        wait_for_step(tmp_path / "runs" / f"{preset}-killed", process, minimum=6)
+        wait_for_checkpoint(tmp_path / "runs" / f"{preset}-killed", process, minimum=6)
         process.send_signal(signal.SIGKILL)
         process.wait()
         assert len(losses(tmp_path / "runs" / f"{preset}-killed")) < 16, "the run finished before it could be killed"
@@ -315,17 +305,8 @@ def test_a_video_runs_through_a_cut_generator(cli, registry, tmp_path):
 
     path = authors_file(registry, tmp_path / "latest_net_G.pth", netG="resnet_2blocks", ngf=4)
     rng = np.random.default_rng(0)
-    out = av.open(str(tmp_path / "clip.mp4"), "w")
-    stream = out.add_stream("libx264", rate=10)
-    stream.height, stream.width, stream.pix_fmt, stream.options = 48, 64, "yuv444p", {"crf": "0"}
-    for i in range(3):
-        frame = av.VideoFrame.from_ndarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8), format="rgb24")
-        frame.pts = i
-        for packet in stream.encode(frame):
-            out.mux(packet)
-    for packet in stream.encode():
-        out.mux(packet)
-    out.close()
+    frames = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(3)]
+    write_clip(tmp_path / "clip.mp4", frames, audio=False)
     result = cli("run", path, "clip.mp4", "-o", "out")
     assert result.exit_code == 0, result.stderr
     with av.open(str(tmp_path / "out" / "clip.mp4")) as written:
